@@ -1,0 +1,172 @@
+"""The integration log users read (S-80): time, severity, table, key, message, action.
+
+An entry about a record (say, a work order without a Visma.net customer, S-41) can be
+resolved once the record is fine again, so that status shows only live problems.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+
+from .database import TenantScoped
+from .models import integration_log
+from .records import LogEntry, LogTable, Severity, as_utc, utc_now
+
+_t = integration_log.c
+
+
+class IntegrationLog(TenantScoped):
+    """One tenant's integration log (S-80)."""
+
+    async def add(
+        self,
+        severity: Severity | str,
+        table: LogTable | str,
+        key: str,
+        message: str,
+        action: str | None = None,
+        *,
+        time: datetime | None = None,
+        dedupe: bool = False,
+    ) -> LogEntry:
+        """Add an entry; ``key`` is what users see (work order, customer or item number).
+
+        With ``dedupe``, an unresolved entry with the same severity, table, key and
+        message is refreshed (its time and action) instead of adding another, so a
+        problem met on every pass stays one entry.
+        """
+        level = Severity(severity)
+        where = LogTable(table)
+        when = as_utc(time) if time else utc_now()
+        async with self._db.write() as conn:
+            if dedupe:
+                existing = (
+                    await conn.execute(
+                        select(_t.id)
+                        .where(
+                            _t.tenant == self.tenant,
+                            _t.record_table == where.value,
+                            _t.record_key == key,
+                            _t.severity == level.value,
+                            _t.message == message,
+                            _t.resolved_at.is_(None),
+                        )
+                        .order_by(_t.id.desc())
+                        .limit(1)
+                    )
+                ).scalar()
+                if existing is not None:
+                    await conn.execute(
+                        update(integration_log)
+                        .where(_t.id == existing)
+                        .values(time=when, action=action)
+                    )
+                    return await _get(conn, existing)
+            result = await conn.execute(
+                integration_log.insert().values(
+                    tenant=self.tenant,
+                    time=when,
+                    severity=level.value,
+                    record_table=where.value,
+                    record_key=key,
+                    message=message,
+                    action=action,
+                )
+            )
+            assert result.inserted_primary_key is not None
+            return await _get(conn, result.inserted_primary_key[0])
+
+    async def info(
+        self, table: LogTable | str, key: str, message: str, action: str | None = None, **kw: Any
+    ) -> LogEntry:
+        return await self.add(Severity.INFO, table, key, message, action, **kw)
+
+    async def warning(
+        self, table: LogTable | str, key: str, message: str, action: str | None = None, **kw: Any
+    ) -> LogEntry:
+        return await self.add(Severity.WARNING, table, key, message, action, **kw)
+
+    async def error(
+        self, table: LogTable | str, key: str, message: str, action: str | None = None, **kw: Any
+    ) -> LogEntry:
+        return await self.add(Severity.ERROR, table, key, message, action, **kw)
+
+    async def entries(
+        self,
+        min_severity: Severity | str = Severity.INFO,
+        limit: int | None = 100,
+        include_resolved: bool = True,
+        *,
+        table: LogTable | str | None = None,
+        key: str | None = None,
+        since: datetime | None = None,
+    ) -> list[LogEntry]:
+        """Entries of at least ``min_severity``, newest first (``limit=None``: all)."""
+        stmt = select(integration_log).where(
+            _t.tenant == self.tenant,
+            _t.severity.in_([s.value for s in Severity(min_severity).and_above()]),
+        )
+        if not include_resolved:
+            stmt = stmt.where(_t.resolved_at.is_(None))
+        if table is not None:
+            stmt = stmt.where(_t.record_table == LogTable(table).value)
+        if key is not None:
+            stmt = stmt.where(_t.record_key == key)
+        if since is not None:
+            stmt = stmt.where(_t.time >= as_utc(since))
+        stmt = stmt.order_by(_t.time.desc(), _t.id.desc())
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        async with self._db.read() as conn:
+            return [_entry(row) for row in await conn.execute(stmt)]
+
+    async def recent_errors(self, limit: int = 10) -> list[LogEntry]:
+        """The newest unresolved errors, for the resource's ``status.recentErrors`` (S-81)."""
+        return await self.entries(Severity.ERROR, limit=limit, include_resolved=False)
+
+    async def resolve(self, table: LogTable | str, key: str, *, now: datetime | None = None) -> int:
+        """Mark every unresolved entry about ``table`` / ``key`` resolved; how many were."""
+        when = as_utc(now) if now else utc_now()
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                update(integration_log)
+                .where(
+                    _t.tenant == self.tenant,
+                    _t.record_table == LogTable(table).value,
+                    _t.record_key == key,
+                    _t.resolved_at.is_(None),
+                )
+                .values(resolved_at=when)
+            )
+        return result.rowcount
+
+    async def prune(self, older_than: datetime) -> int:
+        """Delete entries from before ``older_than``; how many were deleted."""
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                delete(integration_log).where(
+                    _t.tenant == self.tenant, _t.time < as_utc(older_than)
+                )
+            )
+        return result.rowcount
+
+
+async def _get(conn: Any, entry_id: int) -> LogEntry:
+    row = (await conn.execute(select(integration_log).where(_t.id == entry_id))).one()
+    return _entry(row)
+
+
+def _entry(row: Any) -> LogEntry:
+    return LogEntry(
+        id=row.id,
+        time=row.time,
+        severity=Severity(row.severity),
+        table=LogTable(row.record_table),
+        key=row.record_key,
+        message=row.message,
+        action=row.action,
+        resolved_at=row.resolved_at,
+    )
