@@ -1,0 +1,1 @@
+"""simon-visma: the reconcilers and everything else that runs without kopf."""
