@@ -1,0 +1,116 @@
+"""`simon-visma emulate` and `simon-visma demo`: both emulators with a generated tenant.
+
+`tenant_files()` writes the VismaIntegration and its Secrets pointing at running emulators,
+so the standalone CLI (and `kubectl apply`) can use them as they are.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from emulators.server import EmulatorServer, serve
+from emulators.simon import DEFAULT_LICENSE_KEY, DEFAULT_PASSWORD, DEFAULT_USER, SimonEmulator
+from emulators.simon.data import populate
+from emulators.visma import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, VismaEmulator
+from emulators.visma.data import generate_visma_tenant
+
+TENANT_NAME, TENANT_NAMESPACE = "demo", "tenant-demo"
+
+
+def generated(size: int, seed: int) -> tuple[VismaEmulator, SimonEmulator, dict[str, Any]]:
+    """Emulators holding a tenant of `size` customers (a quarter as many items)."""
+    visma, simon = VismaEmulator(), SimonEmulator()
+    summary = generate_visma_tenant(visma, customers=size, items=max(20, size // 4), seed=seed)
+    populate(simon, seed=seed)
+    return visma, simon, summary
+
+
+def tenant_manifests(base_url: str, tenant_id: str) -> tuple[dict[str, Any], list[dict]]:
+    """A VismaIntegration for the emulators at `base_url` and its two Secrets."""
+    tenant = {
+        "apiVersion": "simon-visma.io/v1alpha1",
+        "kind": "VismaIntegration",
+        "metadata": {"name": TENANT_NAME, "namespace": TENANT_NAMESPACE},
+        "spec": {
+            "visma": {
+                "tenantId": tenant_id,
+                "credentialsSecretRef": {"name": "demo-visma"},
+                "apiUrl": base_url,
+                "salesOrderUrl": base_url,
+                "tokenUrl": f"{base_url}/connect/token",
+            },
+            "simon": {"url": f"{base_url}/simon",
+                      "credentialsSecretRef": {"name": "demo-simon"}},
+            "orders": {"documentType": "SalesOrder", "workTimeItem": "UUR",
+                       "travelTimeItem": "REIS", "fixedItem": "VOORRIJ",
+                       "skipWord": "NIETFACTUREREN", "defaultWarehouse": "MAIN"},
+        },
+    }
+    secrets = [
+        {"apiVersion": "v1", "kind": "Secret",
+         "metadata": {"name": "demo-visma", "namespace": TENANT_NAMESPACE},
+         "stringData": {"clientId": DEFAULT_CLIENT_ID, "clientSecret": DEFAULT_CLIENT_SECRET}},
+        {"apiVersion": "v1", "kind": "Secret",
+         "metadata": {"name": "demo-simon", "namespace": TENANT_NAMESPACE},
+         "stringData": {"licenseKey": DEFAULT_LICENSE_KEY, "username": DEFAULT_USER,
+                        "password": DEFAULT_PASSWORD}},
+    ]
+    return tenant, secrets
+
+
+def tenant_files(folder: Path, base_url: str, tenant_id: str) -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    tenant, secrets = tenant_manifests(base_url, tenant_id)
+    tenant_path, secrets_path = folder / "tenant.yaml", folder / "secrets.yaml"
+    tenant_path.write_text(yaml.safe_dump(tenant, sort_keys=False))
+    secrets_path.write_text(yaml.safe_dump_all(secrets, sort_keys=False))
+    return tenant_path, secrets_path
+
+
+async def emulate(host: str, port: int, size: int, seed: int) -> None:
+    visma, simon, summary = generated(size, seed)
+    base = f"http://{host}:{port}"
+    print(f"Visma.net emulator: {base}  (token URL {base}/connect/token)")
+    print(f"  tenantId {summary['tenantId']}  clientId {summary['clientId']}  "
+          f"clientSecret {summary['clientSecret']}")
+    print(f"  {summary['customers']} customers, {summary['items']} items, warehouses "
+          f"{', '.join(summary['warehouses'])}")
+    print(f"Simon emulator: {base}/simon")
+    print(f"  licenseKey {DEFAULT_LICENSE_KEY}  username {DEFAULT_USER}  "
+          f"password {DEFAULT_PASSWORD}")
+    print(f"Inspection API: {base}/_emulator/visma/... and {base}/_emulator/simon/...")
+    print("Ctrl-C stops.", flush=True)
+    await serve(visma, simon, host, port)
+
+
+def demo(size: int, output: str) -> int:
+    """Start the emulators with a generated tenant and run the integration once through the
+    CLI: activation, a master-data pass and a cleanup pass; then show what happened."""
+    from reconcilers.cli import main
+
+    folder = Path(output)
+    if folder.exists():
+        shutil.rmtree(folder)
+    visma, simon, summary = generated(size, seed=1)
+    simon_before = {table: len(simon.list(table)) for table in ("customer", "location", "item")}
+    with EmulatorServer(visma, simon) as server:
+        tenant, secrets = tenant_files(folder, server.url, summary["tenantId"])
+        database = f"sqlite:///{(folder / 'simon-visma.db').resolve()}"
+        print(f"== Emulators at {server.url}: Visma.net with {summary['customers']} customers "
+              f"and {summary['items']} items; Simon with {simon_before['customer']} customers "
+              "made in Simon itself")
+        print(f"== simon-visma run --tenant {tenant} --secrets {secrets} --once")
+        code = main(["run", "--tenant", str(tenant), "--secrets", str(secrets), "--once",
+                     "--database", database])
+        print("== Simon now holds: " + ", ".join(
+            f"{len(server.call(simon.list, table))} {table}s"
+            for table in ("customer", "location", "item")))
+        print(f"== simon-visma log --tenant {TENANT_NAMESPACE}/{TENANT_NAME}")
+        main(["log", "--tenant", f"{TENANT_NAMESPACE}/{TENANT_NAME}", "--database", database,
+              "--limit", "8"])
+    print(f"== The tenant, its Secrets and the state database are in {folder}/")
+    return code

@@ -1,0 +1,135 @@
+"""The settings check and the activation wipe (SPEC S-71, S-72).
+
+`check_settings` asks Visma.net whether the tenant's settings can work: a token is granted and
+the company answers, every configured item exists and is non-stock, every warehouse exists.
+Its problems are sentences a user can act on.
+
+`wipe` empties the chosen kinds in Simon once per activation so that everything comes from
+Visma.net; the store records it, so a restart never wipes again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from reconcilers.http import ApiError, AuthError
+from reconcilers.masterdata import MIRRORED_ITEM_STATUSES
+from reconcilers.simon.client import InUseError, SimonClient
+from reconcilers.simon.models import Customer as SimonCustomer
+from reconcilers.simon.models import Item as SimonItem
+from reconcilers.simon.models import Location as SimonLocation
+from reconcilers.store import LinkKind, LogTable, TenantState
+from reconcilers.tenant import DocumentType, VismaIntegrationSpec, WipeKind
+from reconcilers.visma.client import VismaClient
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SettingsCheck:
+    company_reachable: bool = False
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return self.company_reachable and not self.problems
+
+    @property
+    def message(self) -> str:
+        return "; ".join(self.problems) if self.problems else "Settings are valid."
+
+
+async def check_settings(spec: VismaIntegrationSpec, visma: VismaClient) -> SettingsCheck:
+    """S-71: the company is reachable, the configured items and warehouses exist."""
+    check = SettingsCheck()
+    try:
+        await visma.sales_order_types()
+    except AuthError as error:
+        check.problems.append(
+            f"Visma.net refused the credentials for company tenant {spec.visma.tenant_id} "
+            f"({error.message}); check the clientId and clientSecret in Secret "
+            f"{spec.visma.credentials_secret_ref.name} and that tenantId is the company's "
+            "tenant id")
+        return check
+    except ApiError as error:
+        check.problems.append(f"Visma.net is not reachable: {error}")
+        return check
+    check.company_reachable = True
+
+    orders = spec.orders
+    for setting, number in (("workTimeItem", orders.work_time_item),
+                            ("travelTimeItem", orders.travel_time_item),
+                            ("fixedItem", orders.fixed_item)):
+        if not number:
+            continue
+        item = await visma.item(number)
+        if item is None:
+            check.problems.append(
+                f"item {number} (spec.orders.{setting}) does not exist in Visma.net")
+        elif item.stock_item:
+            check.problems.append(
+                f"item {number} (spec.orders.{setting}) is a stock item; choose a non-stock "
+                "item such as a service or labour item")
+        elif item.status not in MIRRORED_ITEM_STATUSES:
+            check.problems.append(
+                f"item {number} (spec.orders.{setting}) has status {item.status} in Visma.net; "
+                "make it active")
+
+    if orders.document_type == DocumentType.SALES_ORDER:
+        warehouses = [("spec.orders.defaultWarehouse", orders.default_warehouse)]
+        warehouses += [(f"spec.orders.warehouseByUser[{user}]", wh)
+                       for user, wh in (orders.warehouse_by_user or {}).items()]
+        for setting, warehouse_id in warehouses:
+            if warehouse_id and await visma.warehouse(warehouse_id) is None:
+                check.problems.append(
+                    f"warehouse {warehouse_id} ({setting}) does not exist in Visma.net")
+    return check
+
+
+@dataclass
+class WipeResult:
+    removed: dict[str, int] = field(default_factory=dict)
+    kept_in_use: int = 0
+
+
+async def wipe(kinds: list[str], simon: SimonClient, state: TenantState) -> WipeResult:
+    """S-72: empty the given kinds in Simon; work addresses before the customers owning them."""
+    result = WipeResult()
+    wanted = {WipeKind(k) for k in kinds}
+    if WipeKind.CUSTOMERS in wanted or WipeKind.WORK_ADDRESSES in wanted:
+        # Simon refuses to delete a customer that still owns Locations: those go first.
+        result.removed["WorkAddresses"] = await _delete_all(
+            simon, state, SimonLocation, LinkKind.LOCATION, LogTable.WORK_ADDRESS, result)
+    if WipeKind.CUSTOMERS in wanted:
+        result.removed["Customers"] = await _delete_all(
+            simon, state, SimonCustomer, LinkKind.CUSTOMER, LogTable.CUSTOMER, result)
+    if WipeKind.ITEMS in wanted:
+        result.removed["Items"] = await _delete_all(
+            simon, state, SimonItem, LinkKind.ITEM, LogTable.ITEM, result)
+    await state.activation.record_wipe([k.value for k in wanted])
+    await state.log.info(
+        LogTable.CUSTOMER if WipeKind.CUSTOMERS in wanted else LogTable.ITEM, "",
+        "Activation wipe: removed from Simon " + (", ".join(
+            f"{n} {kind}" for kind, n in result.removed.items()) or "nothing") + ".")
+    return result
+
+
+async def _delete_all(simon: SimonClient, state: TenantState, model: type, link: LinkKind,
+                      table: LogTable, result: WipeResult) -> int:
+    pairs = [pair async for pair in simon.keys(model)]
+    removed = 0
+    for pair in pairs:
+        try:
+            await simon.delete(model, pair.id, missing_ok=True)
+        except InUseError:
+            result.kept_in_use += 1
+            await state.log.warning(
+                table, pair.ext_key or f"Simon #{pair.id}",
+                "Not removed by the activation wipe: an open work order uses it.",
+                "None: the sync updates it from Visma.net, or the cleanup removes it later.",
+                dedupe=True)
+            continue
+        removed += 1
+    await state.links.clear(link)
+    return removed

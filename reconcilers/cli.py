@@ -1,0 +1,332 @@
+"""The `simon-visma` command (DESIGN.md section 4).
+
+    simon-visma run --tenant FILE --secrets FILE [--loop L]... [--once] [--database URL] [--json]
+    simon-visma log --tenant NAME [--severity info|warning|error] [--database URL] [--json]
+    simon-visma emulate [--host H] [--port P] [--size N] [--seed S]
+    simon-visma demo [--size N] [--output DIR]
+
+Exit codes of `run`: 0 when every loop completed (problems with single records are log
+entries), 1 when a loop could not complete (API unreachable, settings invalid), 2 for a bad
+command line, tenant or secrets file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any, TextIO
+
+from reconcilers.credentials import CredentialsError, load_secrets_file, resolve
+from reconcilers.runner import AVAILABLE_LOOPS, LOOPS, LoopOutcome, TenantRun, build_clients
+from reconcilers.store import DatabaseUrlError, LogEntry, Severity, default_database_url, open_store
+from reconcilers.store.records import utc_now
+from reconcilers.tenant import Tenant, TenantSpecError, load_tenant
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+TABLE_NAMES = {"workorder": "work order", "customer": "customer",
+               "workaddress": "work address", "item": "item"}
+COLOURS = {"error": "\033[31m", "warning": "\033[33m", "info": "\033[34m"}
+RESET = "\033[0m"
+
+
+class UsageError(Exception):
+    """A bad command line, tenant or secrets file: one line for the user, exit 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.handler(args)
+    except UsageError as error:
+        print(f"simon-visma: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="simon-visma",
+        description="Simple-Simon <-> Visma.net integration: standalone runs, the integration "
+                    "log and the API emulators.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the integration for one tenant")
+    run.add_argument("--tenant", required=True, metavar="FILE",
+                     help="a VismaIntegration manifest, as `kubectl apply` takes it")
+    run.add_argument("--secrets", required=True, metavar="FILE",
+                     help="the tenant's two Secrets as `kind: Secret` manifests")
+    run.add_argument("--loop", action="append", choices=[*LOOPS, "all"], metavar="LOOP",
+                     help="masterdata, cleanup, orders, imports or all (default; repeatable)")
+    run.add_argument("--once", action="store_true",
+                     help="run each loop once, now, whatever its schedule, then exit")
+    run.add_argument("--database", metavar="URL",
+                     help="state database (default $SIMON_VISMA_DATABASE_URL, else "
+                          "sqlite:///simon-visma.db)")
+    run.add_argument("--json", action="store_true", help="print one JSON summary per run")
+    run.add_argument("--verbose", "-v", action="store_true", help="log progress to stderr")
+    run.set_defaults(handler=cmd_run)
+
+    show = commands.add_parser("log", help="show a tenant's integration log")
+    show.add_argument("--tenant", required=True, metavar="NAME",
+                      help="namespace/name, or the name alone when it is unique")
+    show.add_argument("--severity", choices=[s.value for s in Severity], default="info",
+                      help="show entries of at least this severity")
+    show.add_argument("--limit", type=int, default=50, help="newest entries to show")
+    show.add_argument("--database", metavar="URL")
+    show.add_argument("--json", action="store_true", help="one JSON object per line")
+    show.set_defaults(handler=cmd_log)
+
+    emulate = commands.add_parser("emulate", help="serve both API emulators with generated data")
+    emulate.add_argument("--host", default="127.0.0.1")
+    emulate.add_argument("--port", type=int, default=8080)
+    emulate.add_argument("--size", type=int, default=200, help="number of Visma.net customers")
+    emulate.add_argument("--seed", type=int, default=1)
+    emulate.set_defaults(handler=cmd_emulate)
+
+    demo = commands.add_parser("demo", help="run the whole integration once against emulators")
+    demo.add_argument("--size", type=int, default=200, help="number of Visma.net customers")
+    demo.add_argument("--output", default="demo-output", metavar="DIR",
+                      help="where the demo writes its tenant, secrets and database")
+    demo.set_defaults(handler=cmd_demo)
+    return parser
+
+
+# --- run -----------------------------------------------------------------------------------
+
+def _chosen_loops(requested: list[str] | None) -> tuple[list[str], list[str]]:
+    """(loops to run, loops asked for by `all` that this version does not have yet)."""
+    requested = requested or ["all"]
+    if "all" in requested:
+        return list(AVAILABLE_LOOPS), [loop for loop in LOOPS if loop not in AVAILABLE_LOOPS]
+    missing = [loop for loop in requested if loop not in AVAILABLE_LOOPS]
+    if missing:
+        raise UsageError(f"the {', '.join(missing)} loop is not available in this version yet; "
+                         f"available: {', '.join(AVAILABLE_LOOPS)}")
+    return [loop for loop in LOOPS if loop in requested], []
+
+
+def _load(args: argparse.Namespace) -> tuple[Tenant, Any, Any]:
+    try:
+        tenant = load_tenant(args.tenant)
+    except TenantSpecError as error:
+        raise UsageError(str(error)) from error
+    except OSError as error:
+        raise UsageError(f"{args.tenant}: {error.strerror}") from error
+    try:
+        visma, simon = resolve(tenant, load_secrets_file(args.secrets))
+    except CredentialsError as error:
+        raise UsageError(str(error)) from error
+    except OSError as error:
+        raise UsageError(f"{args.secrets}: {error.strerror}") from error
+    return tenant, visma, simon
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    loops, unavailable = _chosen_loops(args.loop)
+    tenant, visma, simon = _load(args)
+    url = args.database or default_database_url()
+    return asyncio.run(_run(tenant, visma, simon, url, loops, unavailable, args))
+
+
+async def _run(tenant: Tenant, visma_credentials: Any, simon_credentials: Any, url: str,
+               loops: list[str], unavailable: list[str], args: argparse.Namespace) -> int:
+    try:
+        store = await open_store(url)
+    except DatabaseUrlError as error:
+        raise UsageError(str(error)) from error
+    visma, simon = build_clients(tenant, visma_credentials, simon_credentials)
+    run = TenantRun(tenant, visma, simon, store.tenant(tenant.key))
+    summary: dict[str, Any] = {"tenant": tenant.key, "enabled": tenant.spec.enabled,
+                               "loops": {}, "unavailableLoops": unavailable}
+    try:
+        activation = await run.activate()
+        summary["activation"] = {"event": activation.event.value, "wiped": activation.wiped}
+        summary["settings"] = {"valid": activation.settings.valid,
+                               "problems": activation.settings.problems}
+        if not tenant.spec.enabled:
+            summary["message"] = "The tenant is disabled (spec.enabled: false): nothing to do."
+            code = EXIT_OK
+        elif not activation.settings.company_reachable:
+            code = EXIT_FAILED
+        elif args.once:
+            code = EXIT_OK
+            for loop in loops:
+                outcome = await run.run_loop(loop)
+                summary["loops"][loop] = _outcome(outcome)
+                if not outcome.ok:
+                    code = EXIT_FAILED
+            if not activation.settings.valid:
+                code = EXIT_FAILED
+        else:
+            code = await _forever(run, loops, summary, args)
+    finally:
+        await run.close()
+        await store.close()
+    summary["exitCode"] = code
+    _print_summary(summary, args.json)
+    return code
+
+
+def _outcome(outcome: LoopOutcome) -> dict[str, Any]:
+    return {"ok": outcome.ok, **outcome.summary, **({"error": outcome.error}
+                                                     if outcome.error else {})}
+
+
+def _interval(run: TenantRun, loop: str) -> timedelta:
+    schedule = run.tenant.spec.schedule
+    return {"masterdata": schedule.master_data, "cleanup": schedule.cleanup,
+            "orders": schedule.orders, "imports": schedule.imports}[loop]
+
+
+async def _forever(run: TenantRun, loops: list[str], summary: dict[str, Any],
+                   args: argparse.Namespace) -> int:
+    """Each loop on its own schedule until interrupted; the next due time survives
+    restarts (a 48 h cleanup is not rerun by every start)."""
+    stop = asyncio.Event()
+    loop_ = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop_.add_signal_handler(sig, stop.set)
+
+    async def one(loop: str) -> None:
+        while not stop.is_set():
+            schedule = await run.state.schedules.get(loop)
+            due = schedule.next_run_at if schedule and schedule.next_run_at else utc_now()
+            wait = (due - utc_now()).total_seconds()
+            if wait > 0:
+                try:
+                    await asyncio.wait_for(stop.wait(), wait)
+                    return
+                except TimeoutError:
+                    pass
+            outcome = await run.run_loop(loop)
+            summary["loops"][loop] = _outcome(outcome)
+            await run.state.schedules.set_next_run(loop, utc_now() + _interval(run, loop))
+            if not args.json:
+                print(f"{utc_now():%H:%M:%S} {loop}: {'ok' if outcome.ok else outcome.error}")
+
+    await asyncio.gather(*(one(loop) for loop in loops))
+    return EXIT_OK
+
+
+def _print_summary(summary: dict[str, Any], as_json: bool, out: TextIO = sys.stdout) -> None:
+    if as_json:
+        print(json.dumps(summary, default=str), file=out)
+        return
+    print(f"tenant {summary['tenant']}", file=out)
+    if "message" in summary:
+        print(f"  {summary['message']}", file=out)
+    activation = summary.get("activation", {})
+    if activation.get("event") not in (None, "none"):
+        print(f"  activation: {activation['event']}", file=out)
+    if activation.get("wiped"):
+        wiped = ", ".join(f"{n} {kind}" for kind, n in activation["wiped"].items())
+        print(f"  activation wipe removed from Simon: {wiped}", file=out)
+    settings = summary.get("settings", {})
+    for problem in settings.get("problems", []):
+        print(f"  settings: {problem}", file=out)
+    for loop, outcome in summary["loops"].items():
+        state = "ok" if outcome["ok"] else f"FAILED: {outcome.get('error')}"
+        print(f"  {loop}: {state}", file=out)
+        if loop == "masterdata" and "customers" in outcome:
+            for kind in ("customers", "items"):
+                counts = outcome[kind]
+                print(f"    {kind}: {counts['seen']} read from Visma.net, {counts['written']} "
+                      f"written to Simon, {counts['failed']} refused", file=out)
+            print(f"    work addresses: {outcome['workAddressesWritten']} written, "
+                  f"{outcome['workAddressesRemoved']} removed", file=out)
+        if loop == "cleanup" and "customersRemoved" in outcome:
+            print(f"    removed from Simon: {outcome['customersRemoved']} customers, "
+                  f"{outcome['itemsRemoved']} items, {outcome['workAddressesRemoved']} work "
+                  f"addresses; {outcome['keptInUse']} kept (in use)", file=out)
+    for loop in summary.get("unavailableLoops", []):
+        print(f"  {loop}: not available in this version yet", file=out)
+
+
+# --- log -----------------------------------------------------------------------------------
+
+def cmd_log(args: argparse.Namespace) -> int:
+    return asyncio.run(_log(args))
+
+
+async def _log(args: argparse.Namespace) -> int:
+    try:
+        store = await open_store(args.database or default_database_url())
+    except DatabaseUrlError as error:
+        raise UsageError(str(error)) from error
+    try:
+        key = await _tenant_key(store, args.tenant)
+        entries = await store.tenant(key).log.entries(
+            min_severity=args.severity, limit=args.limit)
+    finally:
+        await store.close()
+    print_log(entries, as_json=args.json)
+    return EXIT_OK
+
+
+async def _tenant_key(store: Any, name: str) -> str:
+    known = await store.tenants()
+    if name in known:
+        return name
+    matches = [k for k in known if k.split("/", 1)[-1] == name]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        hint = f"; known: {', '.join(known)}" if known else "; the database has no tenants yet"
+        raise UsageError(f"no tenant {name!r} in the database{hint}")
+    raise UsageError(f"tenant name {name!r} is ambiguous; use one of {', '.join(matches)}")
+
+
+def print_log(entries: Sequence[LogEntry], *, as_json: bool, out: TextIO = sys.stdout) -> None:
+    """The log in columns time, severity, table, key, message, action (S-80); red errors and
+    yellow warnings on a terminal, plain when piped; JSON lines for machines."""
+    if as_json:
+        for e in entries:
+            print(json.dumps({
+                "time": e.time.isoformat(), "severity": e.severity.value,
+                "table": e.table.value, "key": e.key, "message": e.message,
+                "action": e.action, "resolved": e.resolved_at is not None,
+            }), file=out)
+        return
+    colour = out.isatty() and "NO_COLOR" not in os.environ
+    header = f"{'TIME':<19}  {'SEVERITY':<8}  {'TABLE':<12}  {'KEY':<14}  MESSAGE / ACTION"
+    print(header, file=out)
+    for e in entries:
+        line = (f"{e.time:%Y-%m-%d %H:%M:%S}  {e.severity.value:<8}  "
+                f"{TABLE_NAMES.get(e.table.value, e.table.value):<12}  {e.key:<14}  {e.message}")
+        if e.action:
+            line += f"\n{'':<61}-> {e.action}"
+        if colour:
+            line = f"{COLOURS[e.severity.value]}{line}{RESET}"
+        print(line, file=out)
+
+
+# --- emulate and demo -------------------------------------------------------------------------
+
+def cmd_emulate(args: argparse.Namespace) -> int:
+    from emulators.launch import emulate
+
+    asyncio.run(emulate(args.host, args.port, args.size, args.seed))
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from emulators.launch import demo
+
+    return demo(args.size, args.output)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

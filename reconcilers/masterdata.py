@@ -1,0 +1,396 @@
+"""Visma.net -> Simon: customers, their work addresses and non-stock items (SPEC S-10 to S-15).
+
+Visma.net leads (S-1). Each pass asks Visma.net only for what changed since the kind's
+high-water mark (minus an overlap for clock skew), and writes to Simon only records whose
+content changed: the link table remembers a hash of what was last written (S-13). The very
+first pass of a kind reads everything, page by page, recording its progress after every page
+so that an interrupted first import resumes where it stopped (S-15).
+
+Removal of what Visma.net no longer has is the cleanup's job (cleanup.py), except for work
+addresses whose Visma.net address emptied or became equal to another (S-11).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from reconcilers.addresses import LOCATION_SUFFIX, PostalAddress, distinct_addresses
+from reconcilers.http import NotFoundError, RequestRejectedError
+from reconcilers.simon.client import DuplicateExtKeyError, InUseError, SimonClient
+from reconcilers.simon.models import Customer as SimonCustomer
+from reconcilers.simon.models import Item as SimonItem
+from reconcilers.simon.models import Location as SimonLocation
+from reconcilers.simon.models import SimonRecord
+from reconcilers.store import LinkKind, LinkUpdate, LogTable, TenantState
+from reconcilers.store.records import parse_timestamp, utc_now
+from reconcilers.visma.client import VismaClient
+from reconcilers.visma.models import Address, Customer, InventoryItem
+
+log = logging.getLogger(__name__)
+
+MIRRORED_CUSTOMER_STATUSES = frozenset({"Active", "OnHold", "CreditHold"})  # S-10
+MIRRORED_ITEM_STATUSES = frozenset({"Active", "NoPurchases", "NoRequest"})  # S-12
+OVERLAP = timedelta(minutes=5)
+ROLES = ("main", "invoice", "delivery")
+WRITERS = 8  # customers written to Simon at once within a page
+
+CUSTOMERS = "customers"
+ITEMS = "items"
+
+Clock = Callable[[], datetime]
+ProgressCallback = Callable[[str, int, int | None], Awaitable[None] | None]
+
+
+@dataclass
+class KindResult:
+    """What one pass did for one kind (customers or items)."""
+
+    seen: int = 0
+    written: int = 0
+    failed: int = 0
+    newest: datetime | None = None
+    first_import: bool = False
+    done: int = 0
+    total: int | None = None
+
+
+@dataclass
+class MasterDataResult:
+    customers: KindResult = field(default_factory=KindResult)
+    items: KindResult = field(default_factory=KindResult)
+    work_addresses_written: int = 0
+    work_addresses_removed: int = 0
+
+    @property
+    def simon_writes(self) -> int:
+        return (self.customers.written + self.items.written + self.work_addresses_written
+                + self.work_addresses_removed)
+
+
+def content_hash(record: SimonRecord) -> str:
+    """A hash of exactly what would be written to Simon."""
+    body = json.dumps(record.wire(with_id=False), sort_keys=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def postal(address: Address | None) -> PostalAddress | None:
+    if address is None:
+        return None
+    return PostalAddress(
+        line1=address.line1 or "", line2=address.line2 or "", line3=address.line3 or "",
+        postal_code=address.postal_code or "", city=address.city or "",
+        country=address.country or "",
+    )
+
+
+def simon_customer(customer: Customer) -> SimonCustomer:
+    """The Simon Customer made from a Visma.net customer (S-10, api/simon.md)."""
+    main = postal(customer.main_address) or PostalAddress()
+    contact = customer.main_contact
+    return SimonCustomer(
+        ext_key=str(customer.internal_id),
+        number=customer.number,
+        name=customer.name,
+        street=main.street,
+        house_number=main.house_number,
+        address2=main.address2,
+        postal_code=main.postal_code.strip(),
+        city=main.city.strip(),
+        country=main.country.strip(),
+        email=(contact.email or "") if contact else "",
+        phone=(contact.phone1 or "") if contact else "",
+    )
+
+
+def work_addresses(customer: Customer) -> dict[str, SimonLocation]:
+    """The work addresses (Locations) made from a customer's addresses, by role (S-11); the
+    customer id is filled in when written."""
+    addresses = distinct_addresses([
+        ("main", postal(customer.main_address)),
+        ("invoice", postal(customer.invoice_address)),
+        ("delivery", postal(customer.delivery_address)),
+    ])
+    return {
+        role: SimonLocation(
+            ext_key=location_key(customer.internal_id, role),
+            name=customer.name + LOCATION_SUFFIX[role],
+            street=address.street,
+            house_number=address.house_number,
+            address2=address.address2,
+            postal_code=address.postal_code.strip(),
+            city=address.city.strip(),
+            country=address.country.strip(),
+        )
+        for role, address in addresses
+    }
+
+
+def location_key(internal_id: int | str, role: str) -> str:
+    return f"{internal_id}/{role}"
+
+
+def simon_item(item: InventoryItem) -> SimonItem:
+    """The Simon Item made from a Visma.net non-stock item (S-12)."""
+    return SimonItem(
+        ext_key=str(item.inventory_id),
+        code=item.number,
+        description=item.description,
+        unit=item.unit or "",
+        price=item.default_price,
+    )
+
+
+def is_mirrored_customer(customer: Customer) -> bool:
+    return customer.status in MIRRORED_CUSTOMER_STATUSES
+
+
+def is_mirrored_item(item: InventoryItem) -> bool:
+    return not item.stock_item and item.status in MIRRORED_ITEM_STATUSES
+
+
+async def write_record(simon: SimonClient, record: SimonRecord, simon_id: int | None) -> int:
+    """Update the Simon record we made before, or insert it; returns its Simon Id.
+
+    A record already in Simon under the same ExtKey (our store was lost, or an earlier insert
+    got through unanswered) is updated rather than doubled.
+    """
+    if simon_id is not None:
+        try:
+            await simon.update(record.model_copy(update={"id": simon_id}))
+            return simon_id
+        except NotFoundError:
+            pass  # removed in Simon meanwhile: make it again
+    try:
+        return await simon.insert_or_find(record)
+    except DuplicateExtKeyError:
+        existing = await simon.find_by_ext_key(type(record), record.ext_key or "")
+        if existing is None or existing.id is None:
+            raise
+        await simon.update(record.model_copy(update={"id": existing.id}))
+        return existing.id
+
+
+class MasterDataSync:
+    """One master-data pass for one tenant (S-10 to S-15)."""
+
+    def __init__(
+        self,
+        visma: VismaClient,
+        simon: SimonClient,
+        state: TenantState,
+        *,
+        clock: Clock = utc_now,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        self.visma = visma
+        self.simon = simon
+        self.state = state
+        self.clock = clock
+        self.on_progress = on_progress
+        self.result = MasterDataResult()
+        self._writers = asyncio.Semaphore(WRITERS)
+
+    async def run(self) -> MasterDataResult:
+        await self._sync_kind(CUSTOMERS, self.result.customers)
+        await self._sync_kind(ITEMS, self.result.items)
+        return self.result
+
+    # --- the pass over one kind ----------------------------------------------------------
+
+    async def _sync_kind(self, kind: str, result: KindResult) -> None:
+        mark = await self.state.marks.value(kind)
+        progress = await self.state.first_imports.get(kind)
+        first_import = mark is None
+        result.first_import = first_import
+        started = self.clock()
+        if first_import:
+            start_page = int(progress.cursor) if progress and progress.cursor else 1
+            done = progress.done if progress and not progress.finished else 0
+            if progress and progress.cursor and not progress.finished:
+                started = progress.started_at
+                log.info("%s: resuming the first import of %s at page %s (%s done)",
+                         self.state.key, kind, start_page, done)
+            since = None
+        else:
+            start_page, done, since = 1, 0, parse_timestamp(mark) - OVERLAP
+
+        pages = (self.visma.customers(modified_since=since, start_page=start_page)
+                 if kind == CUSTOMERS else
+                 self.visma.inventory(modified_since=since, start_page=start_page))
+        async for page in pages:
+            if kind == CUSTOMERS:
+                await self._customers_page(page.items)
+            else:
+                await self._items_page(page.items)
+            done += len(page.items)
+            result.seen += len(page.items)
+            result.done, result.total = done, pages.total_count
+            for record in page.items:
+                if record.last_modified and (result.newest is None
+                                             or record.last_modified > result.newest):
+                    result.newest = record.last_modified
+            if first_import:
+                await self.state.first_imports.save(
+                    kind, done=done, total=pages.total_count, cursor=str(pages.next_page))
+                await self._report(kind, done, pages.total_count)
+
+        await self._finish_kind(kind, result, mark, first_import, started, done)
+
+    async def _finish_kind(self, kind: str, result: KindResult, mark: str | None,
+                           first_import: bool, started: datetime, done: int) -> None:
+        """Move the high-water marks once the whole pass is read (S-13, S-14)."""
+        newest_before = await self.state.marks.value(f"{kind}.newest")
+        newest = result.newest
+        if newest_before and (newest is None or parse_timestamp(newest_before) > newest):
+            newest = parse_timestamp(newest_before)
+        if newest is not None:
+            await self.state.marks.set(f"{kind}.newest", newest.isoformat())
+        if first_import:
+            # Anything changed while the first import ran is newer than its start.
+            base = started if newest is None else min(newest, started)
+            await self.state.marks.set(kind, base.isoformat())
+            await self.state.first_imports.finish(kind, done=done)
+            await self.state.log.info(
+                LogTable.CUSTOMER if kind == CUSTOMERS else LogTable.ITEM, "",
+                f"First import of {kind} finished: {done} read from Visma.net, "
+                f"{result.written} written to Simon.")
+        elif result.newest is not None and (mark is None
+                                             or result.newest > parse_timestamp(mark)):
+            await self.state.marks.set(kind, result.newest.isoformat())
+
+    async def _report(self, kind: str, done: int, total: int | None) -> None:
+        log.info("%s: first import of %s: %s/%s", self.state.key, kind, done,
+                 total if total is not None else "?")
+        if self.on_progress is not None:
+            outcome = self.on_progress(kind, done, total)
+            if outcome is not None:
+                await outcome
+
+    # --- customers and their work addresses (S-10, S-11) ---------------------------------
+
+    async def _customers_page(self, customers: Sequence[Customer]) -> None:
+        mirrored = [c for c in customers if is_mirrored_customer(c)]
+        keys = [str(c.internal_id) for c in mirrored]
+        links = await self.state.links.get_many(LinkKind.CUSTOMER, keys)
+        location_links = await self.state.links.get_many(
+            LinkKind.LOCATION, [location_key(k, role) for k in keys for role in ROLES])
+        written: list[LinkUpdate] = []
+        written_locations: list[LinkUpdate] = []
+
+        async def one(customer: Customer) -> None:
+            async with self._writers:
+                outcome = await self._customer(customer, links, location_links)
+            if outcome is not None:
+                written.extend(outcome[0])
+                written_locations.extend(outcome[1])
+
+        await asyncio.gather(*(one(c) for c in mirrored))
+        if written:
+            await self.state.links.put_many(LinkKind.CUSTOMER, written)
+        if written_locations:
+            await self.state.links.put_many(LinkKind.LOCATION, written_locations)
+
+    async def _customer(
+        self, customer: Customer, links: dict, location_links: dict,
+    ) -> tuple[list[LinkUpdate], list[LinkUpdate]] | None:
+        key = str(customer.internal_id)
+        record = simon_customer(customer)
+        digest = content_hash(record)
+        link = links.get(key)
+        customer_links: list[LinkUpdate] = []
+        try:
+            if link is None or link.content_hash != digest:
+                simon_id = await write_record(self.simon, record,
+                                              link.simon_id if link else None)
+                customer_links.append(LinkUpdate(key, simon_id, digest))
+                self.result.customers.written += 1
+            else:
+                simon_id = link.simon_id
+            locations = await self._work_addresses(customer, simon_id, location_links)
+        except RequestRejectedError as error:
+            self.result.customers.failed += 1
+            await self.state.log.error(
+                LogTable.CUSTOMER, customer.number,
+                f"Simon refused customer {customer.name}: {error.message}",
+                "Correct the customer in Visma.net; it is sent again when it changes.",
+                dedupe=True)
+            return None
+        return customer_links, locations
+
+    async def _work_addresses(
+        self, customer: Customer, customer_id: int, location_links: dict,
+    ) -> list[LinkUpdate]:
+        wanted = work_addresses(customer)
+        updates: list[LinkUpdate] = []
+        for role in ROLES:
+            key = location_key(customer.internal_id, role)
+            link = location_links.get(key)
+            location = wanted.get(role)
+            if location is None:
+                if link is not None:
+                    await self._remove_work_address(customer, key, link.simon_id)
+                continue
+            location = location.model_copy(update={"customer_id": customer_id})
+            digest = content_hash(location)
+            if link is not None and link.content_hash == digest:
+                continue
+            simon_id = await write_record(self.simon, location,
+                                          link.simon_id if link else None)
+            updates.append(LinkUpdate(key, simon_id, digest))
+            self.result.work_addresses_written += 1
+        return updates
+
+    async def _remove_work_address(self, customer: Customer, key: str, simon_id: int) -> None:
+        """S-11: the Visma.net address emptied or became equal to another one."""
+        try:
+            await self.simon.delete(SimonLocation, simon_id, missing_ok=True)
+        except InUseError:
+            await self.state.log.warning(
+                LogTable.WORK_ADDRESS, key,
+                f"Work address {key} of customer {customer.number} is no longer in Visma.net "
+                "but is used by an open work order, so it stays for now.",
+                "Archive or move the open work orders; it is removed at a later pass.",
+                dedupe=True)
+            return
+        await self.state.links.delete(LinkKind.LOCATION, key)
+        self.result.work_addresses_removed += 1
+
+    # --- items (S-12) ----------------------------------------------------------------------
+
+    async def _items_page(self, items: Sequence[InventoryItem]) -> None:
+        mirrored = [i for i in items if is_mirrored_item(i)]
+        links = await self.state.links.get_many(
+            LinkKind.ITEM, [str(i.inventory_id) for i in mirrored])
+        written: list[LinkUpdate] = []
+
+        async def one(item: InventoryItem) -> None:
+            key = str(item.inventory_id)
+            record = simon_item(item)
+            digest = content_hash(record)
+            link = links.get(key)
+            if link is not None and link.content_hash == digest:
+                return
+            try:
+                async with self._writers:
+                    simon_id = await write_record(self.simon, record,
+                                                  link.simon_id if link else None)
+            except RequestRejectedError as error:
+                self.result.items.failed += 1
+                await self.state.log.error(
+                    LogTable.ITEM, item.number,
+                    f"Simon refused item {item.number}: {error.message}",
+                    "Correct the item in Visma.net; it is sent again when it changes.",
+                    dedupe=True)
+                return
+            written.append(LinkUpdate(key, simon_id, digest))
+            self.result.items.written += 1
+
+        await asyncio.gather(*(one(i) for i in mirrored))
+        if written:
+            await self.state.links.put_many(LinkKind.ITEM, written)

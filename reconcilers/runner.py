@@ -1,0 +1,145 @@
+"""One tenant's integration, free of kopf: clients, activation and the loops.
+
+The CLI's standalone mode and the operator both run a tenant through this module, so they
+behave the same (DESIGN.md section 4).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from reconcilers.activation import SettingsCheck, check_settings, wipe
+from reconcilers.cleanup import Cleanup
+from reconcilers.credentials import SimonCredentials, VismaCredentials
+from reconcilers.http import ApiError, RetryPolicy
+from reconcilers.masterdata import MasterDataSync
+from reconcilers.simon.client import SimonClient
+from reconcilers.store import ActivationEvent, TenantState
+from reconcilers.store.records import utc_now
+from reconcilers.tenant import Tenant
+from reconcilers.visma.client import VismaClient
+
+log = logging.getLogger(__name__)
+
+LOOPS = ("masterdata", "cleanup", "orders", "imports")
+AVAILABLE_LOOPS = ("masterdata", "cleanup")
+
+
+class LoopNotAvailable(Exception):
+    """A loop this version does not have yet."""
+
+
+def build_clients(
+    tenant: Tenant,
+    visma: VismaCredentials,
+    simon: SimonCredentials,
+    policy: RetryPolicy | None = None,
+) -> tuple[VismaClient, SimonClient]:
+    spec = tenant.spec
+    visma_client = VismaClient(
+        tenant_id=spec.visma.tenant_id,
+        client_id=visma.client_id.get_secret_value(),
+        client_secret=visma.client_secret.get_secret_value(),
+        token_url=str(spec.visma.token_url),
+        api_url=str(spec.visma.api_url),
+        sales_order_url=str(spec.visma.sales_order_url),
+        policy=policy,
+    )
+    simon_client = SimonClient(
+        url=str(spec.simon.url),
+        license_key=simon.license_key.get_secret_value(),
+        username=simon.username.get_secret_value(),
+        password=simon.password.get_secret_value(),
+        api_key=simon.api_key.get_secret_value() if simon.api_key else None,
+        policy=policy,
+    )
+    return visma_client, simon_client
+
+
+@dataclass
+class ActivationOutcome:
+    event: ActivationEvent
+    settings: SettingsCheck
+    wiped: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class LoopOutcome:
+    loop: str
+    ok: bool
+    summary: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class TenantRun:
+    """One tenant with its clients and state."""
+
+    tenant: Tenant
+    visma: VismaClient
+    simon: SimonClient
+    state: TenantState
+
+    async def activate(self, now: datetime | None = None) -> ActivationOutcome:
+        """Record an activation (S-72, S-73), check the settings (S-71), and wipe what the
+        activation asks for, once, before the first master-data pass."""
+        spec = self.tenant.spec
+        activation = await self.state.activation.begin_activation_if_needed(
+            spec.enabled, now=now or utc_now())
+        if not spec.enabled:
+            return ActivationOutcome(activation.event, SettingsCheck())
+        settings = await check_settings(spec, self.visma)
+        outcome = ActivationOutcome(activation.event, settings)
+        if settings.company_reachable:
+            wanted = (spec.activation.wipe_on_first_activation
+                      if activation.is_first_activation
+                      else spec.activation.wipe_on_reactivation)
+            remaining = activation.remaining_wipe([str(k) for k in wanted])
+            if remaining:
+                outcome.wiped = (await wipe(remaining, self.simon, self.state)).removed
+        return outcome
+
+    async def run_loop(self, loop: str) -> LoopOutcome:
+        """One pass of one loop; a failure to complete is an outcome, not an exception."""
+        if loop not in AVAILABLE_LOOPS:
+            raise LoopNotAvailable(f"the {loop} loop is not available in this version yet")
+        await self.state.schedules.record_start(loop)
+        try:
+            if loop == "masterdata":
+                result = await MasterDataSync(self.visma, self.simon, self.state).run()
+                summary = {
+                    "customers": vars(result.customers) | {"newest": _iso(result.customers.newest)},
+                    "items": vars(result.items) | {"newest": _iso(result.items.newest)},
+                    "workAddressesWritten": result.work_addresses_written,
+                    "workAddressesRemoved": result.work_addresses_removed,
+                    "simonWrites": result.simon_writes,
+                }
+                ok = True
+            else:
+                result = await Cleanup(self.visma, self.simon, self.state).run()
+                summary = {
+                    "customersRemoved": result.customers_removed,
+                    "itemsRemoved": result.items_removed,
+                    "workAddressesRemoved": result.work_addresses_removed,
+                    "keptInUse": result.kept_in_use,
+                    "incomplete": result.incomplete,
+                }
+                ok = result.complete
+        except ApiError as error:
+            log.warning("%s: %s loop could not complete: %s", self.tenant.key, loop, error)
+            return LoopOutcome(loop, False, error=str(error))
+        if ok:
+            await self.state.schedules.record_success(loop)
+        return LoopOutcome(loop, ok, summary,
+                           None if ok else "the Visma.net scan was incomplete")
+
+    async def close(self) -> None:
+        await self.visma.aclose()
+        await self.simon.aclose()
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
