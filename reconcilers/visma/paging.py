@@ -1,0 +1,54 @@
+"""Pages of a Visma.net list as an async iterator that knows the total count."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    number: int
+    """1-based for ERP lists, 0-based (pageIndex) for SalesOrders v3 lists."""
+    total_count: int | None
+    last: bool
+
+
+FetchPage = Callable[[int], Awaitable[Page[T]]]
+
+
+class Pages(Generic[T]):
+    """`async for page in pages` reads page after page, starting at `start`; `total_count` is
+    known once the first page is read (S-15 progress), `next_page` is where a resumed read
+    would start."""
+
+    def __init__(self, fetch: FetchPage[T], start: int) -> None:
+        self._fetch = fetch
+        self.next_page = start
+        self.total_count: int | None = None
+        self.pages_read = 0
+        self.items_read = 0
+
+    async def __aiter__(self) -> AsyncIterator[Page[T]]:
+        while True:
+            page = await self._fetch(self.next_page)
+            self.total_count = page.total_count
+            self.pages_read += 1
+            self.items_read += len(page.items)
+            self.next_page = page.number + 1
+            if page.items:
+                yield page
+            if page.last:
+                return
+
+    async def items(self) -> AsyncIterator[T]:
+        async for page in self:
+            for item in page.items:
+                yield item
+
+    async def all(self) -> list[T]:
+        return [item async for item in self.items()]
