@@ -1,0 +1,140 @@
+"""Fixtures for the S-60 import tests: both emulators over real HTTP, an emulator-backed
+tenant with its clients (built the way the runner builds them) and a store on SQLite and
+PostgreSQL."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from emulators.launch import tenant_manifests
+from emulators.server import EmulatorServer
+from emulators.visma import DEFAULT_TENANT_ID
+from reconcilers.credentials import resolve
+from reconcilers.http import RetryPolicy
+from reconcilers.imports import ImportResult, OrderImport
+from reconcilers.masterdata import MasterDataResult, MasterDataSync
+from reconcilers.runner import TenantRun, build_clients
+from reconcilers.simon.client import SimonClient
+from reconcilers.store import Store, TenantState, open_store
+from reconcilers.tenant import Imports, Tenant
+from reconcilers.visma.client import VismaClient
+
+FAST = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, timeout=10.0)
+
+JANSEN_ADDRESS = {"addressLine1": "Kerkstraat 12 A", "postalCode": "1011 AB",
+                  "city": "Amsterdam", "country": "NL"}
+DE_VRIES_ADDRESS = {"addressLine1": "Dorpsweg 3", "postalCode": "3511 CD", "city": "Utrecht",
+                    "country": "NL"}
+
+
+def imports(sales_orders: dict[str, Any] | None = None,
+            quotes: dict[str, Any] | None = None) -> Imports:
+    """Import settings as written in the resource (camelCase keys)."""
+    return Imports.model_validate({"salesOrders": sales_orders or {"enabled": False},
+                                   "quotes": quotes or {"enabled": False}})
+
+
+SO_ONLY = imports({"enabled": True, "filterWord": "SIMON"})
+
+
+@dataclass
+class World:
+    """One tenant wired to the emulators: its clients, its state and seeding helpers."""
+
+    emulators: EmulatorServer
+    tenant: Tenant
+    visma: VismaClient
+    simon: SimonClient
+    store: Store
+    state: TenantState
+
+    async def import_orders(self, settings: Imports = SO_ONLY,
+                            state: TenantState | None = None) -> ImportResult:
+        return await OrderImport(self.visma, self.simon, state or self.state, settings).run()
+
+    async def master_data(self) -> MasterDataResult:
+        return await MasterDataSync(self.visma, self.simon, self.state).run()
+
+    def run(self, settings: Imports) -> TenantRun:
+        spec = self.tenant.spec.model_copy(update={"imports": settings})
+        tenant = self.tenant.model_copy(update={"spec": spec})
+        return TenantRun(tenant, self.visma, self.simon, self.state)
+
+    def add_order(self, customer: str = "10001", description: str = "Onderhoud SIMON", *,
+                  order_type: str = "SO", note: str | None = None, ref_no: str | None = None,
+                  lines: list[dict[str, Any]] | None = None) -> str:
+        """Create an order in Visma.net (as if POSTed); returns its order id."""
+        command: dict[str, Any] = {"type": order_type, "customer": {"id": customer},
+                                   "description": description}
+        if ref_no is not None:
+            command["customer"]["refNo"] = ref_no
+        if note is not None:
+            command["note"] = note
+        if lines:
+            command["orderLines"] = copy.deepcopy(lines)
+        order = self.emulators.call(self.emulators.visma.add_sales_order, command)
+        return order.order_id
+
+    def add_customer(self, number: str, name: str, address: dict[str, Any] | None = None
+                     ) -> int:
+        dto = self.emulators.call(self.emulators.visma.add_customer, number, name,
+                                  address=address)
+        return int(dto["internalId"])
+
+    def work_orders(self) -> list[dict[str, Any]]:
+        return self.emulators.call(self.emulators.simon.list, "workorder")
+
+    def used_items(self, work_order_id: int) -> list[dict[str, Any]]:
+        rows = self.emulators.call(self.emulators.simon.list, "useditem")
+        return [row for row in rows if row["WorkOrderId"] == work_order_id]
+
+    def simon_record(self, table: str, ext_key: str) -> dict[str, Any] | None:
+        return self.emulators.call(self.emulators.simon.by_ext_key, table, ext_key)
+
+
+def seed_company(emulators: EmulatorServer) -> None:
+    """A small Visma.net company: order types, two customers with an address, one without,
+    non-stock items (mirrored to Simon) and a stock item (not mirrored, S-12)."""
+
+    def seed() -> None:
+        visma = emulators.visma
+        visma.add_warehouse("MAIN", "Hoofdmagazijn")
+        visma.add_order_type("SO", "Verkooporder")
+        visma.add_order_type("QT", "Offerte", behavior="Quote")
+        visma.add_customer("10001", "Jansen Installatietechniek B.V.", address=JANSEN_ADDRESS)
+        visma.add_customer("10002", "De Vries Elektro", address=DE_VRIES_ADDRESS)
+        visma.add_customer("10004", "Zonder Adres")
+        visma.add_item("UUR", "Arbeid (per uur)", type="LaborItem", base_unit="UUR",
+                       default_price=62.5)
+        visma.add_item("VOORRIJ", "Voorrijkosten", type="ServiceItem", default_price=35)
+        visma.add_item("KRAAN", "Mengkraan", type="FinishedGoodItem", default_price=120)
+
+    emulators.call(seed)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def world(emulators: EmulatorServer, database_url: str) -> AsyncIterator[World]:
+    seed_company(emulators)
+    manifest, secret_manifests = tenant_manifests(emulators.url, DEFAULT_TENANT_ID)
+    tenant = Tenant.from_body(manifest)
+    secrets = {f"{s['metadata']['namespace']}/{s['metadata']['name']}": s["stringData"]
+               for s in secret_manifests}
+    visma_credentials, simon_credentials = resolve(tenant, secrets)
+    visma, simon = build_clients(tenant, visma_credentials, simon_credentials, policy=FAST)
+    store = await open_store(database_url)
+    try:
+        yield World(emulators, tenant, visma, simon, store, store.tenant(tenant.key))
+    finally:
+        await visma.aclose()
+        await simon.aclose()
+        await store.close()
