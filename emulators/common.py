@@ -9,7 +9,7 @@ machinery around them as aiohttp middlewares:
   `drop` (close the connection without an answer; nothing is carried out),
   `lose_response` (carry the request out, then close the connection without an answer),
   `expire_tokens` (every issued token expires before the request is handled), and
-  `flag` (handler-level faults: the handler finds `name` in `request["faults"]`, e.g. Simon's
+  `flag` (handler-level faults: the handler finds `name` in `request[FLAGS]`, e.g. Simon's
   overlapping `readsync` pages).
 - `RateLimit`: a fixed window per key (Visma.net: per company and client), `X-RateLimit-*`
   headers on every answer and 429 + `Retry-After` past the limit.
@@ -35,6 +35,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ErrorBody = Callable[[int, str], dict[str, Any]]
 
 FaultKind = Literal["status", "slow", "drop", "lose_response", "expire_tokens", "flag"]
+FLAGS = web.RequestKey("faults", set)
+"""The names of the `flag` faults that fired on a request: `name in request[FLAGS]`."""
 
 
 class Clock:
@@ -131,7 +133,7 @@ class Faults:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        request["faults"] = set()
+        request[FLAGS] = set()
         lose_response = False
         for rule in self._firing(request.method, request.path):
             if rule.fault == "slow":
@@ -139,7 +141,7 @@ class Faults:
             elif rule.fault == "expire_tokens":
                 self._expire_tokens()
             elif rule.fault == "flag":
-                request["faults"].add(rule.name)
+                request[FLAGS].add(rule.name)
             elif rule.fault == "drop":
                 _drop_connection(request)
                 raise asyncio.CancelledError

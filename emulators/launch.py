@@ -14,7 +14,7 @@ import yaml
 
 from emulators.server import EmulatorServer, serve
 from emulators.simon import DEFAULT_LICENSE_KEY, DEFAULT_PASSWORD, DEFAULT_USER, SimonEmulator
-from emulators.simon.data import populate
+from emulators.simon.data import add_work_orders, populate
 from emulators.visma import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, VismaEmulator
 from emulators.visma.data import generate_visma_tenant
 
@@ -88,8 +88,9 @@ async def emulate(host: str, port: int, size: int, seed: int) -> None:
 
 
 def demo(size: int, output: str) -> int:
-    """Start the emulators with a generated tenant and run the integration once through the
-    CLI: activation, a master-data pass and a cleanup pass; then show what happened."""
+    """Start the emulators with a generated tenant and run the integration through the CLI:
+    activation, master data and cleanup; then archived work orders in Simon go to Visma.net as
+    sales orders with their PDFs, which are written to `output` for the user to open."""
     from reconcilers.cli import main
 
     folder = Path(output)
@@ -100,17 +101,31 @@ def demo(size: int, output: str) -> int:
     with EmulatorServer(visma, simon) as server:
         tenant, secrets = tenant_files(folder, server.url, summary["tenantId"])
         database = f"sqlite:///{(folder / 'simon-visma.db').resolve()}"
+        run = ["run", "--tenant", str(tenant), "--secrets", str(secrets), "--once",
+               "--database", database]
         print(f"== Emulators at {server.url}: Visma.net with {summary['customers']} customers "
               f"and {summary['items']} items; Simon with {simon_before['customer']} customers "
               "made in Simon itself")
-        print(f"== simon-visma run --tenant {tenant} --secrets {secrets} --once")
-        code = main(["run", "--tenant", str(tenant), "--secrets", str(secrets), "--once",
-                     "--database", database])
+        print(f"== simon-visma run --tenant {tenant} --secrets {secrets} --once "
+              "--loop masterdata --loop cleanup")
+        code = main([*run, "--loop", "masterdata", "--loop", "cleanup"])
         print("== Simon now holds: " + ", ".join(
             f"{len(server.call(simon.list, table))} {table}s"
             for table in ("customer", "location", "item")))
-        print(f"== simon-visma log --tenant {TENANT_NAMESPACE}/{TENANT_NAME}")
+        made = server.call(add_work_orders, simon, max(10, size // 10), 1)
+        print(f"== {len(made)} work orders completed and archived in Simon")
+        print(f"== simon-visma run --tenant {tenant} --secrets {secrets} --once --loop orders")
+        code = max(code, main([*run, "--loop", "orders"]))
+        pdfs = folder / "pdfs"
+        pdfs.mkdir()
+        company = visma.company(summary["tenantId"])
+        for attachment in server.call(lambda: list(company.attachments.values())):
+            document = "-".join(attachment.document)
+            (pdfs / f"{document}-{attachment.name}").write_bytes(attachment.content)
+        print(f"== {len(company.sales_orders)} sales orders in Visma.net; their PDFs are in "
+              f"{pdfs}/")
+        print(f"== simon-visma log --tenant {TENANT_NAMESPACE}/{TENANT_NAME} --severity warning")
         main(["log", "--tenant", f"{TENANT_NAMESPACE}/{TENANT_NAME}", "--database", database,
-              "--limit", "8"])
+              "--severity", "warning", "--limit", "8"])
     print(f"== The tenant, its Secrets and the state database are in {folder}/")
     return code

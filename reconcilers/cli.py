@@ -20,11 +20,11 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any, TextIO
 
 from reconcilers.credentials import CredentialsError, load_secrets_file, resolve
 from reconcilers.runner import AVAILABLE_LOOPS, LOOPS, LoopOutcome, TenantRun, build_clients
+from reconcilers.schedule import run_on_schedule
 from reconcilers.store import DatabaseUrlError, LogEntry, Severity, default_database_url, open_store
 from reconcilers.store.records import utc_now
 from reconcilers.tenant import Tenant, TenantSpecError, load_tenant
@@ -185,39 +185,20 @@ def _outcome(outcome: LoopOutcome) -> dict[str, Any]:
                                                      if outcome.error else {})}
 
 
-def _interval(run: TenantRun, loop: str) -> timedelta:
-    schedule = run.tenant.spec.schedule
-    return {"masterdata": schedule.master_data, "cleanup": schedule.cleanup,
-            "orders": schedule.orders, "imports": schedule.imports}[loop]
-
-
 async def _forever(run: TenantRun, loops: list[str], summary: dict[str, Any],
                    args: argparse.Namespace) -> int:
-    """Each loop on its own schedule until interrupted; the next due time survives
-    restarts (a 48 h cleanup is not rerun by every start)."""
+    """Each loop on its own schedule until interrupted (Ctrl-C or SIGTERM)."""
     stop = asyncio.Event()
-    loop_ = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop_.add_signal_handler(sig, stop.set)
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
 
-    async def one(loop: str) -> None:
-        while not stop.is_set():
-            schedule = await run.state.schedules.get(loop)
-            due = schedule.next_run_at if schedule and schedule.next_run_at else utc_now()
-            wait = (due - utc_now()).total_seconds()
-            if wait > 0:
-                try:
-                    await asyncio.wait_for(stop.wait(), wait)
-                    return
-                except TimeoutError:
-                    pass
-            outcome = await run.run_loop(loop)
-            summary["loops"][loop] = _outcome(outcome)
-            await run.state.schedules.set_next_run(loop, utc_now() + _interval(run, loop))
-            if not args.json:
-                print(f"{utc_now():%H:%M:%S} {loop}: {'ok' if outcome.ok else outcome.error}")
+    async def report(outcome: LoopOutcome) -> None:
+        summary["loops"][outcome.loop] = _outcome(outcome)
+        if not args.json:
+            print(f"{utc_now():%H:%M:%S} {outcome.loop}: "
+                  f"{'ok' if outcome.ok else outcome.error}", flush=True)
 
-    await asyncio.gather(*(one(loop) for loop in loops))
+    await run_on_schedule(run, loops, stop, report, spread=False)
     return EXIT_OK
 
 
@@ -251,6 +232,10 @@ def _print_summary(summary: dict[str, Any], as_json: bool, out: TextIO = sys.std
             print(f"    removed from Simon: {outcome['customersRemoved']} customers, "
                   f"{outcome['itemsRemoved']} items, {outcome['workAddressesRemoved']} work "
                   f"addresses; {outcome['keptInUse']} kept (in use)", file=out)
+        if loop == "orders" and "sent" in outcome:
+            print(f"    work orders: {outcome['sent']} sent, {outcome['failed']} failed (see the "
+                  f"log), {outcome['skipped']} skipped, {outcome['passedOver']} passed over",
+                  file=out)
     for loop in summary.get("unavailableLoops", []):
         print(f"  {loop}: not available in this version yet", file=out)
 

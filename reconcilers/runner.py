@@ -15,7 +15,9 @@ from reconcilers.activation import SettingsCheck, check_settings, wipe
 from reconcilers.cleanup import Cleanup
 from reconcilers.credentials import SimonCredentials, VismaCredentials
 from reconcilers.http import ApiError, RetryPolicy
+from reconcilers.imports import OrderImport
 from reconcilers.masterdata import MasterDataSync
+from reconcilers.orders import OrderPush
 from reconcilers.simon.client import SimonClient
 from reconcilers.store import ActivationEvent, TenantState
 from reconcilers.store.records import utc_now
@@ -25,7 +27,7 @@ from reconcilers.visma.client import VismaClient
 log = logging.getLogger(__name__)
 
 LOOPS = ("masterdata", "cleanup", "orders", "imports")
-AVAILABLE_LOOPS = ("masterdata", "cleanup")
+AVAILABLE_LOOPS = ("masterdata", "cleanup", "orders", "imports")
 
 
 class LoopNotAvailable(Exception):
@@ -82,6 +84,8 @@ class TenantRun:
     visma: VismaClient
     simon: SimonClient
     state: TenantState
+    settings: SettingsCheck | None = None
+    """The last settings check (S-71); work-order pushes wait while it fails."""
 
     async def activate(self, now: datetime | None = None) -> ActivationOutcome:
         """Record an activation (S-72, S-73), check the settings (S-71), and wipe what the
@@ -91,7 +95,7 @@ class TenantRun:
             spec.enabled, now=now or utc_now())
         if not spec.enabled:
             return ActivationOutcome(activation.event, SettingsCheck())
-        settings = await check_settings(spec, self.visma)
+        settings = self.settings = await check_settings(spec, self.visma)
         outcome = ActivationOutcome(activation.event, settings)
         if settings.company_reachable:
             wanted = (spec.activation.wipe_on_first_activation
@@ -117,6 +121,25 @@ class TenantRun:
                     "workAddressesRemoved": result.work_addresses_removed,
                     "simonWrites": result.simon_writes,
                 }
+                ok = True
+            elif loop == "orders":
+                if self.settings is not None and not self.settings.valid:
+                    return LoopOutcome(loop, False, error="work-order pushes wait until the "
+                                       f"settings check passes: {self.settings.message}")
+                pushed = await OrderPush(self.visma, self.simon, self.state,
+                                         self.tenant.spec.orders).run()
+                summary = {"sent": pushed.sent, "failed": pushed.failed,
+                           "skipped": pushed.skipped, "passedOver": pushed.passed_over,
+                           "recovered": pushed.recovered, "waiting": pushed.waiting}
+                ok = pushed.error is None
+                if not ok:
+                    return LoopOutcome(loop, False, summary, pushed.error)
+            elif loop == "imports":
+                imported = await OrderImport(self.visma, self.simon, self.state,
+                                             self.tenant.spec.imports).run()
+                summary = {"imported": imported.imported, "waiting": imported.waiting,
+                           "skipped": imported.skipped, "failed": imported.failed,
+                           "usedItems": imported.used_items}
                 ok = True
             else:
                 result = await Cleanup(self.visma, self.simon, self.state).run()

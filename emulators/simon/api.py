@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from emulators.common import Handler
+from emulators.common import FLAGS, Handler
 from emulators.simon import pdf
 from emulators.simon.schema import SimonError, validation
 from emulators.simon.store import table_of
@@ -99,7 +99,7 @@ def routes(emulator: SimonEmulator) -> list[web.RouteDef]:
         return web.json_response(store.get(request.match_info["table"], _id(request)))
 
     async def read_sync(request: web.Request) -> web.Response:
-        overlap = "overlap" in request.get("faults", set())
+        overlap = "overlap" in request.get(FLAGS, set())
         return web.json_response(
             store.read_sync(request.match_info["table"], request.query, overlap=overlap)
         )

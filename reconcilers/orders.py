@@ -1,0 +1,485 @@
+"""Archived Simon work orders -> Visma.net sales orders or customer invoices (SPEC S-40 to S-51).
+
+Every completed and archived work order becomes exactly one Visma.net document, or one clear
+error in the integration log (S-4). The ledger in the store makes that true across crashes,
+timeouts and retries: a work order is claimed, recorded as `creating` with the marker the
+operator writes on the document (the sales order's customer order number, the invoice's
+external reference) *before* Visma.net is asked to create it, and `created` right after.
+A pass first takes over work orders left in doubt and searches Visma.net for their marker,
+creating a document only when none exists.
+
+Work orders are found through Simon's `readsync` cursor; a work order that failed for a
+reason the user can fix is tried again when it changes in Simon (S-41).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Literal
+
+from reconcilers import documents
+from reconcilers.addresses import PostalAddress
+from reconcilers.http import ApiError, InDoubtError, RequestRejectedError
+from reconcilers.simon.client import SimonClient
+from reconcilers.simon.models import Item as SimonItem
+from reconcilers.simon.models import WorkOrder, WorkOrderDetails
+from reconcilers.store import (
+    DocumentKind,
+    LedgerEntry,
+    LogTable,
+    TenantState,
+    WorkOrderClaim,
+    WorkOrderState,
+)
+from reconcilers.store.records import parse_timestamp
+from reconcilers.tenant import (
+    Attachments,
+    CustomerReference,
+    DocumentType,
+    Note,
+    OrderSettings,
+    PdfSource,
+)
+from reconcilers.visma.client import VismaClient
+from reconcilers.visma.models import (
+    NewCustomerInvoice,
+    NewCustomerInvoiceLine,
+    NewSalesOrder,
+    NewSalesOrderLine,
+)
+
+log = logging.getLogger(__name__)
+
+CURSOR = "workorders"
+OVERLAP = timedelta(minutes=5)
+REFERENCE_LIMIT = 40  # Visma.net's customer reference fields (S-48)
+PASSED_OVER = "archived before the integration was activated (S-40)"
+WORK, TRAVEL = "Work", "Travel"
+COMPLETED = "Completed"
+
+TRY_AGAIN = "then archive the work order again in Simon (it is sent once it changes)"
+
+
+class FixableError(Exception):
+    """A work order that cannot be sent until a user fixes something (S-41)."""
+
+    def __init__(self, message: str, action: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.action = action
+
+
+@dataclass
+class Line:
+    item_number: str
+    quantity: Decimal
+    unit_price: Decimal | None = None
+    description: str | None = None
+
+
+@dataclass
+class Draft:
+    """The document a work order becomes, before it is a sales order or an invoice."""
+
+    number: str
+    customer_number: str
+    lines: list[Line]
+    note: str | None
+    reference: str | None
+    marker: str
+    warehouse: str | None
+
+
+@dataclass
+class OrdersResult:
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    passed_over: int = 0
+    recovered: int = 0
+    waiting: int = 0
+    error: str | None = None
+    """Why the pass stopped early (Visma.net or Simon unreachable); None when it completed."""
+
+
+def hours(minutes: int) -> Decimal:
+    """Minutes as hours, two decimals: 120 -> 2, 15 -> 0.25 (S-42, S-43)."""
+    return (Decimal(minutes) / 60).quantize(Decimal("0.01"), ROUND_HALF_UP).normalize()
+
+
+def marker_of(work_order_id: int) -> str:
+    """What the operator writes on every document to find it again (DESIGN.md section 3)."""
+    return f"SIMON-WO-{work_order_id}"
+
+
+def is_sendable(work_order: WorkOrder) -> bool:
+    """S-40: completed and archived."""
+    return bool(work_order.archived) and work_order.status == COMPLETED
+
+
+def skip_word_found(details: WorkOrderDetails, word: str | None) -> bool:
+    """S-46: the skip word in WorkPerformed or Description, case-insensitively."""
+    if not word:
+        return False
+    text = f"{details.work_order.work_performed or ''}\n{details.work_order.description or ''}"
+    return word.casefold() in text.casefold()
+
+
+def note_text(details: WorkOrderDetails, setting: Note) -> str | None:
+    """S-47: work address (one line), work description, both (address first), or nothing."""
+    wo, location = details.work_order, details.location
+    address = ""
+    if location is not None:
+        street = " ".join(p for p in (location.street, location.house_number) if p)
+        address = PostalAddress(line1=street, postal_code=location.postal_code or "",
+                                city=location.city or "").one_line()
+    description = wo.work_performed or wo.description or ""
+    parts = {
+        Note.NONE: [],
+        Note.WORK_ADDRESS: [address],
+        Note.WORK_DESCRIPTION: [description],
+        Note.WORK_ADDRESS_AND_DESCRIPTION: [address, description],
+    }[setting]
+    text = "\n".join(p for p in parts if p)
+    return text[:2048] or None
+
+
+def reference_text(work_order: WorkOrder, setting: CustomerReference) -> tuple[str | None, bool]:
+    """S-48: (the customer reference, whether it was cut to 40 characters)."""
+    number, reference = work_order.number or "", work_order.reference or ""
+    text = {
+        CustomerReference.NONE: "",
+        CustomerReference.WORK_ORDER_NUMBER: number,
+        CustomerReference.CUSTOMER_REFERENCE: reference,
+        CustomerReference.BOTH: " / ".join(p for p in (number, reference) if p),
+    }[setting]
+    if len(text) > REFERENCE_LIMIT:
+        return text[:REFERENCE_LIMIT], True
+    return text or None, False
+
+
+def time_lines(details: WorkOrderDetails, settings: OrderSettings) -> list[Line]:
+    """S-42, S-43: work and travel minutes added up, one line each, no price."""
+    lines = []
+    for kind, item in ((WORK, settings.work_time_item), (TRAVEL, settings.travel_time_item)):
+        minutes = sum(t.minutes or 0 for t in details.time_sheets if t.kind == kind)
+        if item and minutes > 0:
+            lines.append(Line(item, hours(minutes)))
+    return lines
+
+
+class OrderPush:
+    """One orders pass for one tenant (S-40 to S-51)."""
+
+    def __init__(
+        self,
+        visma: VismaClient,
+        simon: SimonClient,
+        state: TenantState,
+        settings: OrderSettings,
+    ) -> None:
+        self.visma = visma
+        self.simon = simon
+        self.state = state
+        self.settings = settings
+        self.result = OrdersResult()
+        self._item_codes: dict[int, tuple[str, str]] = {}
+
+    @property
+    def kind(self) -> DocumentKind:
+        return (DocumentKind.SALES_ORDER if self.settings.document_type == DocumentType.SALES_ORDER
+                else DocumentKind.INVOICE)
+
+    async def run(self) -> OrdersResult:
+        try:
+            for entry in await self.state.ledger.in_doubt():
+                await self._recover(entry)
+            await self._new_work_orders()
+        except ApiError as error:
+            self.result.error = str(error)
+            log.warning("%s: orders pass stopped: %s", self.state.key, error)
+        return self.result
+
+    # --- finding work orders -----------------------------------------------------------
+
+    async def _cursor(self) -> tuple[datetime | None, int | None]:
+        saved = await self.state.marks.value(CURSOR)
+        if saved:
+            cursor = json.loads(saved)
+            return parse_timestamp(cursor["since"]), cursor.get("afterId")
+        # Only work orders archived at or after the first activation count (S-40); a work
+        # order's Modified is at least its archive time.
+        activated = await self.state.activation.earliest_archive_time()
+        return (activated - OVERLAP if activated else None), None
+
+    async def _new_work_orders(self) -> None:
+        # Claims left by a pass that died before creating anything: only one pass works on
+        # a tenant at a time, so whoever held them is gone.
+        for entry in await self.state.ledger.entries(states=["claimed"]):
+            claim = await self.state.ledger.take_over(entry)
+            if claim is not None:
+                await self._handle(claim, await self.simon.get(WorkOrder, entry.work_order_id))
+        since, after_id = await self._cursor()
+        async for change in self.simon.changed_since(WorkOrder, since=since, after_id=after_id):
+            await self._consider(await self.simon.get(WorkOrder, change.id))
+            await self.state.marks.set(CURSOR, json.dumps(
+                {"since": change.modified.isoformat(), "afterId": change.id}))
+
+    async def _consider(self, work_order: WorkOrder) -> None:
+        if not is_sendable(work_order) or work_order.id is None:
+            return
+        modified = work_order.modified or work_order.archived_at
+        assert modified is not None
+        if not await self.state.ledger.should_retry(work_order.id, modified):
+            return
+        claim = await self.state.ledger.claim(work_order.id, modified=modified,
+                                              number=work_order.number)
+        if claim is not None:
+            await self._handle(claim, work_order)
+
+    async def _handle(self, claim: WorkOrderClaim, work_order: WorkOrder) -> None:
+        """Turn one claimed work order into a document, a skip or a logged failure."""
+        if not is_sendable(work_order):
+            await claim.mark_skipped("no longer completed and archived in Simon")
+            return
+        activated = await self.state.activation.earliest_archive_time()
+        archived = work_order.archived_at or work_order.modified
+        if activated is not None and archived is not None and archived < activated:
+            await claim.mark_skipped(PASSED_OVER)
+            self.result.passed_over += 1
+            return
+        number = work_order.number or str(work_order.id)
+        try:
+            details = await self.simon.work_order_details(claim.work_order_id)
+            if skip_word_found(details, self.settings.skip_word):
+                await claim.mark_skipped(f"contains the skip word {self.settings.skip_word}")
+                self.result.skipped += 1
+                await self.state.log.info(
+                    LogTable.WORK_ORDER, number,
+                    f"Not sent: the work order contains the skip word "
+                    f"{self.settings.skip_word} (S-46).", None)
+                return
+            draft = await self._draft(details)
+        except FixableError as problem:
+            await self._failed(claim, work_order, problem)
+            return
+        except ApiError:
+            await claim.release()
+            self.result.waiting += 1
+            raise
+        await self._push(claim, draft, details)
+
+    # --- building the document ---------------------------------------------------------
+
+    async def _draft(self, details: WorkOrderDetails) -> Draft:
+        wo = details.work_order
+        number = wo.number or str(wo.id)
+        customer = details.customer
+        if customer is None:
+            raise FixableError(
+                f"Work order {number} has no customer, so no Visma.net document was made.",
+                f"Link the work order to a customer from Visma.net, {TRY_AGAIN}.")
+        if not customer.ext_key:
+            raise FixableError(
+                f"Work order {number} is on customer {customer.name}, who was made in Simon "
+                "and is not in Visma.net.",
+                f"Link the work order to a customer from Visma.net, {TRY_AGAIN}.")
+        visma_customer = await self.visma.customer_by_internal_id(int(customer.ext_key))
+        if visma_customer is None:
+            raise FixableError(
+                f"Customer {customer.number or customer.name} of work order {number} is no "
+                "longer in Visma.net.",
+                f"Link the work order to a customer that exists in Visma.net, {TRY_AGAIN}.")
+
+        lines = time_lines(details, self.settings)
+        for used in details.used_items:
+            code, label = await self._item_number(used.item_id, used.code)
+            if not code:
+                raise FixableError(
+                    f"Work order {number} books item {label or used.description!r}, which is "
+                    "not an item from Visma.net.",
+                    f"Book an item that exists in Visma.net, {TRY_AGAIN}.")
+            lines.append(Line(code, used.quantity or Decimal(1), used.price,
+                              used.description or None))
+        if self.settings.fixed_item:
+            lines.append(Line(self.settings.fixed_item, Decimal(1)))
+
+        reference, cut = reference_text(wo, self.settings.customer_reference)
+        if cut:
+            await self.state.log.warning(
+                LogTable.WORK_ORDER, number,
+                f"The customer reference was cut to {REFERENCE_LIMIT} characters: {reference!r}.",
+                "None needed; shorten the reference in Simon to avoid it.", dedupe=True)
+        warehouse = None
+        if self.kind == DocumentKind.SALES_ORDER:
+            user = details.user
+            warehouse = self.settings.warehouse_for(
+                (user.email or user.name) if user else None) or self.settings.default_warehouse
+        return Draft(number, visma_customer.number, lines,
+                     note_text(details, self.settings.note), reference,
+                     marker_of(wo.id or 0), warehouse)
+
+    async def _item_number(self, item_id: int | None, code: str | None) -> tuple[str, str]:
+        """(Visma.net item number or "", label): only items that came from Visma.net count."""
+        if item_id is None:
+            return "", code or ""
+        if item_id not in self._item_codes:
+            item = await self.simon.find(SimonItem, item_id)
+            self._item_codes[item_id] = (
+                (item.code or "", item.code or "") if item and item.ext_key
+                else ("", (item.code if item else code) or ""))
+        return self._item_codes[item_id]
+
+    # --- creating and attaching --------------------------------------------------------
+
+    async def _push(self, claim: WorkOrderClaim, draft: Draft,
+                    details: WorkOrderDetails) -> None:
+        await claim.mark_creating(document_kind=self.kind, marker=draft.marker)
+        try:
+            doc_type, doc_number = await self._create(draft)
+        except InDoubtError:
+            found = await self._find(draft.marker)
+            if found is None:
+                self.result.waiting += 1
+                raise  # stays `creating`: the next pass searches again before creating
+            doc_type, doc_number = found
+        except RequestRejectedError as error:
+            problem = FixableError(
+                f"Visma.net refused work order {draft.number}: {error.message}",
+                f"Correct what Visma.net names (customer, items, warehouse) in Simon or "
+                f"Visma.net, {TRY_AGAIN}.")
+            await self._failed(claim, details.work_order, problem)
+            return
+        await claim.mark_created(doc_type, doc_number)
+        await self._finish(claim, details, doc_type, doc_number)
+
+    async def _create(self, draft: Draft) -> tuple[str, str]:
+        if self.kind == DocumentKind.SALES_ORDER:
+            return await self.visma.create_sales_order(NewSalesOrder(
+                customer_number=draft.customer_number,
+                description=f"Werkbon {draft.number}",
+                note=draft.note,
+                reference=draft.reference,
+                marker=draft.marker,
+                lines=[NewSalesOrderLine(item_number=line.item_number,
+                                         quantity=line.quantity,
+                                         unit_price=line.unit_price,
+                                         description=line.description,
+                                         warehouse_id=draft.warehouse)
+                       for line in draft.lines],
+            ))
+        number = await self.visma.create_customer_invoice(NewCustomerInvoice(
+            customer_number=draft.customer_number,
+            reference=draft.reference,
+            external_reference=draft.marker,
+            invoice_text=f"Werkbon {draft.number}",
+            note=draft.note,
+            lines=[NewCustomerInvoiceLine(item_number=line.item_number,
+                                          quantity=line.quantity,
+                                          unit_price=line.unit_price,
+                                          description=line.description)
+                   for line in draft.lines],
+        ))
+        return "Invoice", number
+
+    async def _find(self, marker: str) -> tuple[str, str] | None:
+        """The document an earlier attempt made, found by its marker (in-doubt recovery)."""
+        if self.kind == DocumentKind.SALES_ORDER:
+            for order in await self.visma.find_sales_orders(marker):
+                if order.marker == marker:
+                    return order.order_type, order.order_id
+            return None
+        invoice = await self.visma.find_customer_invoice(marker)
+        return ("Invoice", invoice.reference_number) if invoice else None
+
+    async def _finish(self, claim: WorkOrderClaim, details: WorkOrderDetails,
+                      doc_type: str, doc_number: str) -> None:
+        done = set(claim.entry.attachments_done)
+        number = details.work_order.number or str(details.work_order.id)
+        for name, content in await self._attachments(details, done):
+            try:
+                if self.kind == DocumentKind.SALES_ORDER:
+                    await self.visma.attach_to_sales_order(doc_type, doc_number, name, content)
+                else:
+                    await self.visma.attach_to_invoice(doc_number, name, content)
+            except RequestRejectedError as error:
+                # The document exists: it is not made again; the user attaches the file.
+                await self.state.log.error(
+                    LogTable.WORK_ORDER, number,
+                    f"Visma.net refused {name} for {doc_type} {doc_number}: {error.message}",
+                    "Attach the PDF to the document in Visma.net by hand.")
+                continue
+            await claim.mark_attached(name)
+        await claim.mark_done()
+        await self.state.log.resolve(LogTable.WORK_ORDER, number)
+        document = "sales order" if self.kind == DocumentKind.SALES_ORDER else "invoice"
+        await self.state.log.info(LogTable.WORK_ORDER, number,
+                                  f"Sent to Visma.net as {document} {doc_type} {doc_number}.")
+        self.result.sent += 1
+
+    async def _attachments(self, details: WorkOrderDetails,
+                           done: set[str]) -> list[tuple[str, bytes]]:
+        """S-49: the work order PDF, the forms PDF, both or none; rendered or Simon's own."""
+        choice = self.settings.attachments
+        number = details.work_order.number or str(details.work_order.id)
+        wanted: list[Literal["workorder", "forms"]] = []
+        if choice in (Attachments.WORK_ORDER, Attachments.BOTH):
+            wanted.append("workorder")
+        if choice in (Attachments.FORMS, Attachments.BOTH) and details.surveys:
+            wanted.append("forms")
+        files = []
+        for what in wanted:
+            name = (documents.work_order_filename(number) if what == "workorder"
+                    else documents.forms_filename(number))
+            if name in done:
+                continue
+            content = await self._pdf(what, details)
+            if content:
+                files.append((name, content))
+        return files
+
+    async def _pdf(self, what: str, details: WorkOrderDetails) -> bytes | None:
+        if self.settings.pdf_source == PdfSource.SIMON:
+            if what == "workorder":
+                return await self.simon.work_order_pdf(details.work_order.id or 0)
+            parts = [await self.simon.survey_pdf(s.id or 0) for s in details.surveys]
+            return documents.merge_pdfs(parts)
+        if what == "workorder":
+            return documents.render_work_order_pdf(details)
+        return documents.render_forms_pdf(details)
+
+    # --- recovery and failures ---------------------------------------------------------
+
+    async def _recover(self, entry: LedgerEntry) -> None:
+        """A work order left in doubt by a crash or a lost answer: find what exists first."""
+        claim = await self.state.ledger.take_over(entry)
+        if claim is None:
+            return
+        details = await self.simon.work_order_details(entry.work_order_id)
+        if entry.state == WorkOrderState.CREATING:
+            found = await self._find(entry.marker or marker_of(entry.work_order_id))
+            if found is None:
+                try:
+                    draft = await self._draft(details)
+                except FixableError as problem:
+                    await self._failed(claim, details.work_order, problem)
+                    return
+                await self._push(claim, draft, details)
+                self.result.recovered += 1
+                return
+            await claim.mark_created(*found)
+        self.result.recovered += 1
+        entry = claim.entry
+        await self._finish(claim, details, entry.document_type or "", entry.document_number or "")
+
+    async def _failed(self, claim: WorkOrderClaim, work_order: WorkOrder,
+                      problem: FixableError) -> None:
+        await claim.mark_failed(problem.message)
+        self.result.failed += 1
+        await self.state.log.error(LogTable.WORK_ORDER, work_order.number or str(work_order.id),
+                                   problem.message, problem.action, dedupe=True)
+

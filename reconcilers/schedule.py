@@ -1,0 +1,72 @@
+"""Each loop of a tenant on its own schedule, until stopped (DESIGN.md section 4).
+
+The next due time of every loop is kept in the store, so a restart neither reruns a 48-hour
+cleanup nor forgets it; the first run of a loop is spread over its interval by a jitter
+derived from the tenant, so a thousand tenants do not fire at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from reconcilers.runner import LoopOutcome, TenantRun
+from reconcilers.store.records import utc_now
+
+log = logging.getLogger(__name__)
+
+OnOutcome = Callable[[LoopOutcome], Awaitable[None]]
+
+
+def interval_of(run: TenantRun, loop: str) -> timedelta:
+    schedule = run.tenant.spec.schedule
+    return {"masterdata": schedule.master_data, "cleanup": schedule.cleanup,
+            "orders": schedule.orders, "imports": schedule.imports}[loop]
+
+
+def jitter(key: str, loop: str, interval: timedelta) -> timedelta:
+    """A stable offset in [0, min(interval, 1 min)) for a tenant's first run of a loop."""
+    digest = hashlib.sha256(f"{key}/{loop}".encode()).digest()
+    spread = min(interval, timedelta(minutes=1)).total_seconds()
+    return timedelta(seconds=spread * int.from_bytes(digest[:4], "big") / 2**32)
+
+
+async def next_due(run: TenantRun, loop: str, now: datetime, *, spread: bool) -> datetime:
+    """When a loop is due: as stored, else now (plus the tenant's jitter when `spread`)."""
+    schedule = await run.state.schedules.get(loop)
+    if schedule is not None and schedule.next_run_at is not None:
+        return schedule.next_run_at
+    return now + (jitter(run.tenant.key, loop, interval_of(run, loop)) if spread
+                  else timedelta())
+
+
+async def run_on_schedule(
+    run: TenantRun,
+    loops: list[str],
+    stop: asyncio.Event,
+    on_outcome: OnOutcome,
+    *,
+    spread: bool = True,
+) -> None:
+    """Run `loops` on their schedules until `stop` is set. A loop's pass is never
+    overlapped by itself; different loops run side by side."""
+
+    async def one(loop: str) -> None:
+        due = await next_due(run, loop, utc_now(), spread=spread)
+        while not stop.is_set():
+            wait = (due - utc_now()).total_seconds()
+            if wait > 0:
+                try:
+                    await asyncio.wait_for(stop.wait(), wait)
+                    return
+                except TimeoutError:
+                    pass
+            outcome = await run.run_loop(loop)
+            due = utc_now() + interval_of(run, loop)
+            await run.state.schedules.set_next_run(loop, due)
+            await on_outcome(outcome)
+
+    await asyncio.gather(*(one(loop) for loop in loops))
