@@ -1,0 +1,114 @@
+"""The simon-visma operator: thin kopf handlers around reconcilers.service.TenantService.
+
+    kopf run operator/main.py --all-namespaces --standalone --liveness=http://0.0.0.0:8080/healthz
+
+One daemon per VismaIntegration runs that tenant's loops; deleting the resource stops it and
+removes the operator's own state for the tenant (S-74). Secrets are read from the resource's
+own namespace only (S-82). Environment: SIMON_VISMA_DATABASE_URL (default: a SQLite file in
+the working folder), SIMON_VISMA_METRICS_PORT (default 9090; 0 turns metrics off).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import os
+from typing import Any
+
+import kopf
+import kubernetes
+from kubernetes.client.exceptions import ApiException
+
+from reconcilers import metrics
+from reconcilers.service import Kubernetes, TenantService
+from reconcilers.store import default_database_url, open_store
+from reconcilers.tenant import GROUP, PLURAL, VERSION
+
+DOMAIN = "simon-visma.io"
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    settings.persistence.finalizer = f"{DOMAIN}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=DOMAIN)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=DOMAIN)
+    settings.scanning.disabled = True
+    settings.posting.level = logging.INFO  # Normal events for transitions, Warning for failures
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    try:
+        kubernetes.config.load_incluster_config()
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config()
+    memo.core = kubernetes.client.CoreV1Api()
+    memo.custom = kubernetes.client.CustomObjectsApi()
+    memo.store = await open_store(default_database_url())
+    port = int(os.environ.get("SIMON_VISMA_METRICS_PORT", "9090"))
+    if port:
+        metrics.serve(port)
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    await memo.store.close()
+
+
+def _kubernetes(body: kopf.Body, memo: kopf.Memo) -> Kubernetes:
+    namespace, name = body.metadata.namespace, body.metadata.name
+
+    async def read_secret(secret: str) -> dict[str, str] | None:
+        try:
+            found = await asyncio.to_thread(memo.core.read_namespaced_secret, secret, namespace)
+        except ApiException as error:
+            if error.status in (403, 404):
+                return None
+            raise
+        return {key: base64.b64decode(value).decode() for key, value in
+                (found.data or {}).items()}
+
+    async def patch_status(status: dict[str, Any]) -> None:
+        await asyncio.to_thread(
+            memo.custom.patch_namespaced_custom_object_status, GROUP, VERSION, namespace,
+            PLURAL, name, {"status": status})
+
+    async def event(kind: str, reason: str, message: str) -> None:
+        post = kopf.warn if kind == "Warning" else kopf.info
+        post(body, reason=reason, message=message)
+
+    return Kubernetes(body=lambda: body, read_secret=read_secret, patch_status=patch_status,
+                      event=event)
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=15)
+async def tenant(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped,
+                 **_: Any) -> None:
+    """Run one tenant until the resource is deleted or the operator stops."""
+    stop = asyncio.Event()
+
+    async def watch_stopped() -> None:
+        await stopped.wait()
+        stop.set()
+
+    watcher = asyncio.create_task(watch_stopped())
+    try:
+        await TenantService(_kubernetes(body, memo), memo.store).serve(stop)
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL)
+async def deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """S-74: forget the tenant's state; never delete anything in Simon or Visma.net."""
+    key = f"{body.metadata.namespace}/{body.metadata.name}"
+    await memo.store.forget_tenant(key)
+    metrics.forget(key)
+
+
+@kopf.on.probe(id="tenants")
+async def tenants(memo: kopf.Memo, **_: Any) -> int:
+    return len(await memo.store.tenants())

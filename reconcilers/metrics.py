@@ -1,0 +1,67 @@
+"""Prometheus metrics per tenant and loop: runs, failures, records and documents sent, and
+seconds since the last success (served on the operator's metrics port)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from prometheus_client import REGISTRY, Counter, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from reconcilers.runner import LoopOutcome
+
+RUNS = Counter("simon_visma_loop_runs", "Loop passes run", ["tenant", "loop"])
+FAILURES = Counter("simon_visma_loop_failures", "Loop passes that could not complete",
+                   ["tenant", "loop"])
+RECORDS = Counter("simon_visma_records_written", "Records written to Simon by master data",
+                  ["tenant", "kind"])
+DOCUMENTS = Counter("simon_visma_documents_sent", "Work orders sent to Visma.net as documents",
+                    ["tenant"])
+
+
+class _SinceLastSuccess(Collector):
+    def __init__(self) -> None:
+        self.last: dict[tuple[str, str], float] = {}
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "simon_visma_seconds_since_last_success",
+            "Seconds since the loop last completed", labels=["tenant", "loop"])
+        now = time.time()
+        for (tenant, loop), when in sorted(self.last.items()):
+            family.add_metric([tenant, loop], now - when)
+        yield family
+
+
+SINCE_LAST_SUCCESS = _SinceLastSuccess()
+REGISTRY.register(SINCE_LAST_SUCCESS)
+
+
+def observe(tenant: str, outcome: LoopOutcome) -> None:
+    RUNS.labels(tenant, outcome.loop).inc()
+    if not outcome.ok:
+        FAILURES.labels(tenant, outcome.loop).inc()
+        return
+    SINCE_LAST_SUCCESS.last[(tenant, outcome.loop)] = time.time()
+    if outcome.loop == "masterdata":
+        for kind in ("customers", "items"):
+            RECORDS.labels(tenant, kind).inc(outcome.summary.get(kind, {}).get("written", 0))
+        RECORDS.labels(tenant, "workaddresses").inc(
+            outcome.summary.get("workAddressesWritten", 0))
+    elif outcome.loop == "orders":
+        DOCUMENTS.labels(tenant).inc(outcome.summary.get("sent", 0))
+
+
+def forget(tenant: str) -> None:
+    """Drop a deleted tenant's series (S-74)."""
+    for metric in (RUNS, FAILURES, RECORDS, DOCUMENTS):
+        for key in [k for k in metric._metrics if k[0] == tenant]:
+            metric.remove(*key)
+    for key in [k for k in SINCE_LAST_SUCCESS.last if k[0] == tenant]:
+        del SINCE_LAST_SUCCESS.last[key]
+
+
+def serve(port: int) -> None:
+    start_http_server(port)
