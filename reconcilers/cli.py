@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from reconcilers.credentials import CredentialsError, load_secrets_file, resolve
-from reconcilers.runner import AVAILABLE_LOOPS, LOOPS, LoopOutcome, TenantRun, build_clients
+from reconcilers.runner import LOOPS, LoopOutcome, TenantRun, build_clients
 from reconcilers.schedule import run_on_schedule
 from reconcilers.store import DatabaseUrlError, LogEntry, Severity, default_database_url, open_store
 from reconcilers.store.records import utc_now
@@ -106,16 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 # --- run -----------------------------------------------------------------------------------
 
-def _chosen_loops(requested: list[str] | None) -> tuple[list[str], list[str]]:
-    """(loops to run, loops asked for by `all` that this version does not have yet)."""
-    requested = requested or ["all"]
-    if "all" in requested:
-        return list(AVAILABLE_LOOPS), [loop for loop in LOOPS if loop not in AVAILABLE_LOOPS]
-    missing = [loop for loop in requested if loop not in AVAILABLE_LOOPS]
-    if missing:
-        raise UsageError(f"the {', '.join(missing)} loop is not available in this version yet; "
-                         f"available: {', '.join(AVAILABLE_LOOPS)}")
-    return [loop for loop in LOOPS if loop in requested], []
+def _chosen_loops(requested: list[str] | None) -> list[str]:
+    """The loops to run, in their natural order (all of them by default)."""
+    if not requested or "all" in requested:
+        return list(LOOPS)
+    return [loop for loop in LOOPS if loop in requested]
 
 
 def _load(args: argparse.Namespace) -> tuple[Tenant, Any, Any]:
@@ -135,14 +130,14 @@ def _load(args: argparse.Namespace) -> tuple[Tenant, Any, Any]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    loops, unavailable = _chosen_loops(args.loop)
+    loops = _chosen_loops(args.loop)
     tenant, visma, simon = _load(args)
     url = args.database or default_database_url()
-    return asyncio.run(_run(tenant, visma, simon, url, loops, unavailable, args))
+    return asyncio.run(_run(tenant, visma, simon, url, loops, args))
 
 
 async def _run(tenant: Tenant, visma_credentials: Any, simon_credentials: Any, url: str,
-               loops: list[str], unavailable: list[str], args: argparse.Namespace) -> int:
+               loops: list[str], args: argparse.Namespace) -> int:
     try:
         store = await open_store(url)
     except DatabaseUrlError as error:
@@ -150,7 +145,7 @@ async def _run(tenant: Tenant, visma_credentials: Any, simon_credentials: Any, u
     visma, simon = build_clients(tenant, visma_credentials, simon_credentials)
     run = TenantRun(tenant, visma, simon, store.tenant(tenant.key))
     summary: dict[str, Any] = {"tenant": tenant.key, "enabled": tenant.spec.enabled,
-                               "loops": {}, "unavailableLoops": unavailable}
+                               "loops": {}}
     try:
         activation = await run.activate()
         summary["activation"] = {"event": activation.event.value, "wiped": activation.wiped}
@@ -232,12 +227,13 @@ def _print_summary(summary: dict[str, Any], as_json: bool, out: TextIO = sys.std
             print(f"    removed from Simon: {outcome['customersRemoved']} customers, "
                   f"{outcome['itemsRemoved']} items, {outcome['workAddressesRemoved']} work "
                   f"addresses; {outcome['keptInUse']} kept (in use)", file=out)
+        if loop == "imports" and "imported" in outcome:
+            print(f"    orders and quotes: {outcome['imported']} imported as work orders, "
+                  f"{outcome['waiting']} waiting for their customer", file=out)
         if loop == "orders" and "sent" in outcome:
             print(f"    work orders: {outcome['sent']} sent, {outcome['failed']} failed (see the "
                   f"log), {outcome['skipped']} skipped, {outcome['passedOver']} passed over",
                   file=out)
-    for loop in summary.get("unavailableLoops", []):
-        print(f"  {loop}: not available in this version yet", file=out)
 
 
 # --- log -----------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from typing import Any
 from reconcilers import metrics
 from reconcilers.credentials import CredentialsError, SimonCredentials, VismaCredentials, resolve
 from reconcilers.http import RetryPolicy
-from reconcilers.runner import AVAILABLE_LOOPS, LoopOutcome, TenantRun, build_clients
+from reconcilers.runner import LOOPS, LoopOutcome, TenantRun, build_clients
 from reconcilers.schedule import run_on_schedule
 from reconcilers.status import build_status, worth_patching
 from reconcilers.store import Store
@@ -128,7 +128,7 @@ class TenantService:
         if tenant.spec.enabled and activation.settings.company_reachable:
             self._loops_stop = asyncio.Event()
             self._loops = asyncio.create_task(run_on_schedule(
-                self.run, list(AVAILABLE_LOOPS), self._loops_stop, self._on_outcome))
+                self.run, list(LOOPS), self._loops_stop, self._on_outcome))
 
     async def _credentials(self, tenant: Tenant) -> tuple[VismaCredentials, SimonCredentials]:
         secrets: dict[str, dict[str, str]] = {}
