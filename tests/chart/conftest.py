@@ -1,0 +1,95 @@
+"""Helpers for the chart and image tests: the chart's path and the helm binary.
+
+helm is the one ``controlplane/build.sh`` builds into
+``${SIMON_VISMA_BIN:-~/.cache/simon-visma/bin}`` (``make test`` builds it before pytest
+runs). When it is missing, the tests that need it fail if ``CI`` is set and are skipped
+otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "charts" / "simon-visma"
+
+RELEASE = "simon-visma"
+RELEASE_NAMESPACE = "simon-visma"
+
+Helm = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
+def missing_tool(message: str) -> None:
+    """Fail when running in CI, skip otherwise."""
+    if in_ci():
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+def helm_path() -> Path:
+    directory = os.environ.get("SIMON_VISMA_BIN") or str(Path.home() / ".cache/simon-visma/bin")
+    return Path(directory) / "helm"
+
+
+@pytest.fixture
+def helm(tmp_path: Path) -> Helm:
+    """Run the cached helm binary offline, with its config, cache and data dirs in tmp_path."""
+    binary = helm_path()
+    if not os.access(binary, os.X_OK):
+        missing_tool(
+            f"helm is missing at {binary}: run controlplane/build.sh "
+            "(SIMON_VISMA_BIN moves the cache dir)"
+        )
+    env = dict(
+        os.environ,
+        HELM_CACHE_HOME=str(tmp_path / "helm-cache"),
+        HELM_CONFIG_HOME=str(tmp_path / "helm-config"),
+        HELM_DATA_HOME=str(tmp_path / "helm-data"),
+        KUBECONFIG=str(tmp_path / "no-kubeconfig"),
+    )
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(binary), *args], env=env, text=True, capture_output=True, timeout=120
+        )
+
+    return run
+
+
+def values_file(directory: Path, values: dict[str, Any] | None) -> list[str]:
+    """``-f <file>`` arguments for a values dict (none for None)."""
+    if values is None:
+        return []
+    path = directory / f"values-{len(list(directory.glob('values-*.yaml')))}.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return ["-f", str(path)]
+
+
+@pytest.fixture
+def render(helm: Helm, tmp_path: Path) -> Callable[..., list[dict[str, Any]]]:
+    """``helm template`` the chart with a values dict; the rendered objects as dicts."""
+
+    def run(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        result = helm(
+            "template",
+            RELEASE,
+            str(CHART),
+            "--namespace",
+            RELEASE_NAMESPACE,
+            *values_file(tmp_path, values),
+        )
+        assert result.returncode == 0, result.stderr
+        return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+    return run
