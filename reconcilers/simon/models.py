@@ -76,10 +76,9 @@ class SimonRecord(SimonModel):
                                exclude=exclude)
 
 
-class Customer(SimonRecord):
-    table: ClassVar[str] = "customer"
+class _Addressed(SimonRecord):
+    """The address fields Customer and Location share (api/simon.md 5.4)."""
 
-    number: str | None = None
     name: str | None = None
     street: str | None = None
     house_number: str | None = None
@@ -87,26 +86,24 @@ class Customer(SimonRecord):
     postal_code: str | None = None
     city: str | None = None
     country: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    vat_number: str | None = None
     remark: str | None = None
 
 
-class Location(SimonRecord):
+class Customer(_Addressed):
+    table: ClassVar[str] = "customer"
+
+    number: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    vat_number: str | None = None
+
+
+class Location(_Addressed):
     """A work address (werkadres); `customer_id` is None for a location without customer."""
 
     table: ClassVar[str] = "location"
 
     customer_id: int | None = None
-    name: str | None = None
-    street: str | None = None
-    house_number: str | None = None
-    address2: str | None = None
-    postal_code: str | None = None
-    city: str | None = None
-    country: str | None = None
-    remark: str | None = None
 
 
 class Contact(SimonRecord):
