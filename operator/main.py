@@ -5,7 +5,10 @@
 One daemon per VismaIntegration runs that tenant's loops; deleting the resource stops it and
 removes the operator's own state for the tenant (S-74). Secrets are read from the resource's
 own namespace only (S-82). Environment: SIMON_VISMA_DATABASE_URL (default: a SQLite file in
-the working folder), SIMON_VISMA_METRICS_PORT (default 9090; 0 turns metrics off).
+the working folder), SIMON_VISMA_METRICS_PORT (default 9090; 0 turns metrics off),
+SIMON_VISMA_FIRST_RUN_SPREAD_SECONDS (default 60: the first run of each loop of a tenant is
+delayed by a stable jitter of up to this many seconds, so many tenants do not fire at once
+after a start; 0 starts the loops at once, which tests use).
 """
 
 from __future__ import annotations
@@ -82,10 +85,17 @@ def _kubernetes(body: kopf.Body, memo: kopf.Memo) -> Kubernetes:
                       event=event)
 
 
-@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=15)
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_backoff=1, cancellation_timeout=15)
 async def tenant(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped,
                  **_: Any) -> None:
-    """Run one tenant until the resource is deleted or the operator stops."""
+    """Run one tenant until the resource is deleted or the operator stops.
+
+    `cancellation_backoff` gives the daemon a second to stop its loops itself when the
+    resource is deleted (without it kopf cancels the task at once, with a warning; a longer
+    one delays the finalizer's removal by as much). `memo` is per resource, so `deleted` can
+    wait for `memo.tenant_stopped` before it forgets the tenant's state.
+    """
+    memo.tenant_stopped = asyncio.Event()
     stop = asyncio.Event()
 
     async def watch_stopped() -> None:
@@ -99,11 +109,21 @@ async def tenant(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped,
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
+        memo.tenant_stopped.set()
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)
 async def deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """S-74: forget the tenant's state; never delete anything in Simon or Visma.net."""
+    """S-74: forget the tenant's state; never delete anything in Simon or Visma.net.
+
+    kopf runs this while the tenant's daemon is still stopping; a loop pass finishing after
+    the state was forgotten would write it again, so wait for the daemon first."""
+    stopped = memo.get("tenant_stopped")
+    if stopped is not None and not stopped.is_set():
+        try:
+            await asyncio.wait_for(stopped.wait(), timeout=5)
+        except TimeoutError:
+            raise kopf.TemporaryError("waiting for the tenant's loops to stop", delay=1) from None
     key = f"{body.metadata.namespace}/{body.metadata.name}"
     await memo.store.forget_tenant(key)
     metrics.forget(key)

@@ -2,7 +2,8 @@
 
 The next due time of every loop is kept in the store, so a restart neither reruns a 48-hour
 cleanup nor forgets it; the first run of a loop is spread over its interval by a jitter
-derived from the tenant, so a thousand tenants do not fire at once.
+derived from the tenant, so a thousand tenants do not fire at once. The spread is at most
+$SIMON_VISMA_FIRST_RUN_SPREAD_SECONDS (default 60; 0 starts every loop at once, for tests).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
@@ -20,6 +22,26 @@ log = logging.getLogger(__name__)
 
 OnOutcome = Callable[[LoopOutcome], Awaitable[None]]
 
+FIRST_RUN_SPREAD_ENV = "SIMON_VISMA_FIRST_RUN_SPREAD_SECONDS"
+DEFAULT_FIRST_RUN_SPREAD = timedelta(minutes=1)
+
+
+def first_run_spread() -> timedelta:
+    """The cap on a first run's jitter: $SIMON_VISMA_FIRST_RUN_SPREAD_SECONDS, else 1 minute
+    (also, with a warning, when the variable is not a number of seconds >= 0)."""
+    raw = os.environ.get(FIRST_RUN_SPREAD_ENV, "").strip()
+    if not raw:
+        return DEFAULT_FIRST_RUN_SPREAD
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        log.warning("%s=%r is not a number of seconds >= 0; using %s", FIRST_RUN_SPREAD_ENV,
+                    raw, DEFAULT_FIRST_RUN_SPREAD)
+        return DEFAULT_FIRST_RUN_SPREAD
+    return timedelta(seconds=seconds)
+
 
 def interval_of(run: TenantRun, loop: str) -> timedelta:
     schedule = run.tenant.spec.schedule
@@ -28,9 +50,10 @@ def interval_of(run: TenantRun, loop: str) -> timedelta:
 
 
 def jitter(key: str, loop: str, interval: timedelta) -> timedelta:
-    """A stable offset in [0, min(interval, 1 min)) for a tenant's first run of a loop."""
+    """A stable offset in [0, min(interval, first_run_spread())) for a tenant's first run of a
+    loop."""
     digest = hashlib.sha256(f"{key}/{loop}".encode()).digest()
-    spread = min(interval, timedelta(minutes=1)).total_seconds()
+    spread = min(interval, first_run_spread()).total_seconds()
     return timedelta(seconds=spread * int.from_bytes(digest[:4], "big") / 2**32)
 
 
