@@ -28,8 +28,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     SIMON_VISMA_DATABASE_URL=sqlite:////data/simon-visma.db \
-    SIMON_VISMA_METRICS_PORT=9090 \
-    SIMON_VISMA_LOG_FORMAT=json
+    SIMON_VISMA_METRICS_PORT=9090
 
 RUN groupadd --system --gid 10001 simon-visma \
  && useradd --system --no-log-init --uid 10001 --gid 10001 \

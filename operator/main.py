@@ -25,6 +25,7 @@ import kubernetes
 from kubernetes.client.exceptions import ApiException
 
 from reconcilers import metrics
+from reconcilers.credentials import CredentialsError
 from reconcilers.service import Kubernetes, TenantService
 from reconcilers.store import default_database_url, open_store
 from reconcilers.tenant import GROUP, PLURAL, VERSION
@@ -66,8 +67,13 @@ def _kubernetes(body: kopf.Body, memo: kopf.Memo) -> Kubernetes:
         try:
             found = await asyncio.to_thread(memo.core.read_namespaced_secret, secret, namespace)
         except ApiException as error:
-            if error.status in (403, 404):
+            if error.status == 404:
                 return None
+            if error.status == 403:
+                raise CredentialsError(
+                    f"secret {secret}: the operator may not read Secrets in namespace "
+                    f"{namespace}; allow it (the chart's rbac.secretNamespaces)",
+                    secret=secret) from None
             raise
         return {key: base64.b64decode(value).decode() for key, value in
                 (found.data or {}).items()}
