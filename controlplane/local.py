@@ -416,6 +416,42 @@ _PRCTL = ctypes.CDLL(None).prctl if sys.platform.startswith("linux") else None
 _PR_SET_PDEATHSIG = 1
 
 
+class ExistingCluster(ControlPlane):
+    """A cluster given by a kubeconfig (a kind cluster, say): the same helpers as
+    :class:`ControlPlane`, with nothing to start or stop."""
+
+    def __init__(self, kubeconfig: Path | str, workdir: Path | str,
+                 binaries: Path | None = None) -> None:
+        super().__init__(workdir, binaries)
+        self.kubeconfig = Path(kubeconfig).resolve()
+        config = yaml.safe_load(self.kubeconfig.read_text())
+        context_name = config.get("current-context")
+        context = next(c["context"] for c in config["contexts"] if c["name"] == context_name)
+        self._cluster = next(c["cluster"] for c in config["clusters"]
+                             if c["name"] == context["cluster"])
+        self.server = self._cluster["server"]
+
+    def start(self) -> ExistingCluster:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def stop(self) -> None:
+        pass
+
+    def _write_kubeconfig(self, path: Path, user: dict[str, str]) -> Path:
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "given", "cluster": self._cluster}],
+            "users": [{"name": "user", "user": user}],
+            "contexts": [{"name": "given", "context": {"cluster": "given", "user": "user"}}],
+            "current-context": "given",
+        }
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        path.chmod(0o600)
+        return path
+
+
 def _die_with_parent() -> None:
     """Ask Linux to SIGTERM the child if the parent dies, so no etcd/apiserver is left behind."""
     if _PRCTL is not None:

@@ -55,4 +55,4 @@ echo "== helm install"
 
 echo "== cluster tests against kind"
 [[ -x .venv/bin/pytest ]] || make setup
-.venv/bin/pytest -m cluster "$@"
+SIMON_VISMA_KUBECONFIG="$KUBECONFIG" .venv/bin/pytest -m cluster "$@"
