@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from prometheus_client import REGISTRY, Counter, start_http_server
+from prometheus_client import REGISTRY, Counter, Gauge, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -17,6 +17,8 @@ FAILURES = Counter("simon_visma_loop_failures", "Loop passes that could not comp
                    ["tenant", "loop"])
 RECORDS = Counter("simon_visma_records_written", "Records written to Simon by master data",
                   ["tenant", "kind"])
+LAG = Gauge("simon_visma_schedule_lag_seconds",
+            "How late the loop's last pass started after it was due", ["tenant", "loop"])
 DOCUMENTS = Counter("simon_visma_documents_sent", "Work orders sent to Visma.net as documents",
                     ["tenant"])
 
@@ -41,6 +43,7 @@ REGISTRY.register(SINCE_LAST_SUCCESS)
 
 def observe(tenant: str, outcome: LoopOutcome) -> None:
     RUNS.labels(tenant, outcome.loop).inc()
+    LAG.labels(tenant, outcome.loop).set(outcome.lag)
     if not outcome.ok:
         FAILURES.labels(tenant, outcome.loop).inc()
         return
@@ -56,7 +59,7 @@ def observe(tenant: str, outcome: LoopOutcome) -> None:
 
 def forget(tenant: str) -> None:
     """Drop a deleted tenant's series (S-74)."""
-    for metric in (RUNS, FAILURES, RECORDS, DOCUMENTS):
+    for metric in (RUNS, FAILURES, RECORDS, DOCUMENTS, LAG):
         for key in [k for k in metric._metrics if k[0] == tenant]:
             metric.remove(*key)
     for key in [k for k in SINCE_LAST_SUCCESS.last if k[0] == tenant]:

@@ -69,6 +69,8 @@ class LoopOutcome:
     ok: bool
     summary: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    lag: float = 0.0
+    """Seconds the pass started after it was due (set when run on a schedule)."""
 
 
 @dataclass

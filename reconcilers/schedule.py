@@ -87,7 +87,9 @@ async def run_on_schedule(
                     return
                 except TimeoutError:
                     pass
+            lag = max(0.0, (utc_now() - due).total_seconds())
             outcome = await run.run_loop(loop)
+            outcome.lag = lag
             due = utc_now() + interval_of(run, loop)
             await run.state.schedules.set_next_run(loop, due)
             await on_outcome(outcome)
