@@ -249,7 +249,7 @@ class MasterDataSync:
         newest = result.newest
         if newest_before and (newest is None or parse_timestamp(newest_before) > newest):
             newest = parse_timestamp(newest_before)
-        if newest is not None:
+        if newest is not None and newest.isoformat() != newest_before:
             await self.state.marks.set(f"{kind}.newest", newest.isoformat())
         if first_import:
             # Anything changed while the first import ran is newer than its start.

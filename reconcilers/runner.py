@@ -105,7 +105,6 @@ class TenantRun:
 
     async def run_loop(self, loop: str) -> LoopOutcome:
         """One pass of one loop; a failure to complete is an outcome, not an exception."""
-        await self.state.schedules.record_start(loop)
         try:
             if loop == "masterdata":
                 result = await MasterDataSync(self.visma, self.simon, self.state).run()

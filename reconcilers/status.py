@@ -85,14 +85,13 @@ async def build_status(
         removed=removed)
 
     counts = await state.ledger.counts()
-    skipped = await state.ledger.entries(states=[WorkOrderState.SKIPPED])
     status.orders = OrdersStatus(
         last_success_time=last_success("orders"),
         sent=counts[WorkOrderState.DONE],
         failed=counts[WorkOrderState.FAILED],
         waiting=sum(counts[s] for s in (WorkOrderState.CLAIMED, WorkOrderState.CREATING,
                                         WorkOrderState.CREATED, WorkOrderState.ATTACHED)),
-        passed_over=sum(1 for e in skipped if e.error == PASSED_OVER))
+        passed_over=await state.ledger.count_with_error(WorkOrderState.SKIPPED, PASSED_OVER))
     status.imports = ImportsStatus(last_success_time=last_success("imports"),
                                    imported=await state.imported_orders.count())
 

@@ -222,6 +222,14 @@ class WorkOrderLedger(TenantScoped):
                 counts[_S(state)] = count
         return counts
 
+    async def count_with_error(self, state: WorkOrderState | str, error: str) -> int:
+        """How many work orders are in ``state`` for exactly this reason (e.g. passed over)."""
+        async with self._db.read() as conn:
+            return (await conn.execute(
+                select(func.count()).where(_t.tenant == self.tenant,
+                                           _t.state == _S(state).value, _t.error == error)
+            )).scalar_one()
+
     def _key(self, work_order_id: int) -> tuple[ColumnElement[bool], ...]:
         return (_t.tenant == self.tenant, _t.work_order_id == work_order_id)
 

@@ -294,3 +294,19 @@ async def test_counts_entries_and_tenants_are_separate(store: Store) -> None:
     assert [e.work_order_id for e in failed] == [1]
     assert len(await acme.entries()) == 3
     assert len(await other.entries()) == 1
+
+
+@pytest.mark.anyio
+async def test_count_with_error_counts_one_reason(database_url: str) -> None:
+    """S-40: status counts the work orders passed over (skipped for that reason only)."""
+    store = await open_store(database_url)
+    try:
+        ledger = store.tenant("ns/a").ledger
+        for work_order_id, reason in ((1, "passed over"), (2, "passed over"), (3, "skip word")):
+            claim = await ledger.claim(work_order_id, modified="2026-01-01T00:00:00Z")
+            assert claim is not None
+            await claim.mark_skipped(reason)
+        assert await ledger.count_with_error("skipped", "passed over") == 2
+        assert await store.tenant("ns/b").ledger.count_with_error("skipped", "passed over") == 0
+    finally:
+        await store.close()
