@@ -56,6 +56,11 @@ log = logging.getLogger(__name__)
 
 CURSOR = "workorders"
 OVERLAP = timedelta(minutes=5)
+READ_OVERLAP = timedelta(minutes=1)
+"""Each pass reads Simon's changes from this far behind the newest Modified it has seen
+(api/simon.md 5.5): a work order whose Modified lands just behind it (two writes in one
+millisecond, a write committed late, a Simon server's clock lagging) is still read. The
+ledger makes reading a work order twice harmless."""
 REFERENCE_LIMIT = 40  # Visma.net's customer reference fields (S-48)
 PASSED_OVER = "archived before the integration was activated (S-40)"
 WORK, TRAVEL = "Work", "Travel"
@@ -209,8 +214,7 @@ class OrderPush:
     async def _cursor(self) -> tuple[datetime | None, int | None]:
         saved = await self.state.marks.value(CURSOR)
         if saved:
-            cursor = json.loads(saved)
-            return parse_timestamp(cursor["since"]), cursor.get("afterId")
+            return parse_timestamp(json.loads(saved)["since"]) - READ_OVERLAP, None
         # Only work orders archived at or after the first activation count (S-40); a work
         # order's Modified is at least its archive time.
         activated = await self.state.activation.earliest_archive_time()
@@ -221,11 +225,17 @@ class OrderPush:
         # a tenant at a time, so whoever held them is gone.
         for entry in await self.state.ledger.entries(states=["claimed"]):
             claim = await self.state.ledger.take_over(entry)
-            if claim is not None:
-                await self._handle(claim, await self.simon.get(WorkOrder, entry.work_order_id))
+            if claim is None:
+                continue
+            work_order = await self.simon.find(WorkOrder, entry.work_order_id)
+            if work_order is None:
+                await claim.mark_skipped("no longer in Simon")
+                continue
+            await self._handle(claim, work_order)
         since, after_id = await self._cursor()
         async for change in self.simon.changed_since(WorkOrder, since=since, after_id=after_id):
-            await self._consider(await self.simon.get(WorkOrder, change.id))
+            if await self.state.ledger.should_retry(change.id, change.modified):
+                await self._consider(await self.simon.get(WorkOrder, change.id))
             await self.state.marks.set(CURSOR, json.dumps(
                 {"since": change.modified.isoformat(), "afterId": change.id}))
 
@@ -400,6 +410,9 @@ class OrderPush:
                       doc_type: str, doc_number: str) -> None:
         done = set(claim.entry.attachments_done)
         number = details.work_order.number or str(details.work_order.id)
+        # The document exists: earlier problems of this work order are over. Resolved before
+        # attaching, so that an error about a refused file below stays open.
+        await self.state.log.resolve(LogTable.WORK_ORDER, number)
         for name, content in await self._attachments(details, done):
             try:
                 if self.kind == DocumentKind.SALES_ORDER:
@@ -415,7 +428,6 @@ class OrderPush:
                 continue
             await claim.mark_attached(name)
         await claim.mark_done()
-        await self.state.log.resolve(LogTable.WORK_ORDER, number)
         document = "sales order" if self.kind == DocumentKind.SALES_ORDER else "invoice"
         await self.state.log.info(LogTable.WORK_ORDER, number,
                                   f"Sent to Visma.net as {document} {doc_type} {doc_number}.")
@@ -456,6 +468,10 @@ class OrderPush:
 
     async def _recover(self, entry: LedgerEntry) -> None:
         """A work order left in doubt by a crash or a lost answer: find what exists first."""
+        begun_as = self._begun_as(entry.document_kind)
+        if begun_as is not self:
+            await begun_as._recover(entry)
+            return
         claim = await self.state.ledger.take_over(entry)
         if claim is None:
             return
@@ -475,6 +491,18 @@ class OrderPush:
         self.result.recovered += 1
         entry = claim.entry
         await self._finish(claim, details, entry.document_type or "", entry.document_number or "")
+
+    def _begun_as(self, kind: DocumentKind | None) -> OrderPush:
+        """This pass for a document begun as `kind`: the ledger, not today's settings, says
+        where to look for it and what to attach to (S-51: settings apply from now on)."""
+        if kind is None or kind == self.kind:
+            return self
+        document_type = (DocumentType.SALES_ORDER if kind == DocumentKind.SALES_ORDER
+                         else DocumentType.INVOICE)
+        other = OrderPush(self.visma, self.simon, self.state,
+                          self.settings.model_copy(update={"document_type": document_type}))
+        other.result = self.result
+        return other
 
     async def _failed(self, claim: WorkOrderClaim, work_order: WorkOrder,
                       problem: FixableError) -> None:
