@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--severity", choices=[s.value for s in Severity], default="info",
                       help="show entries of at least this severity")
     show.add_argument("--limit", type=int, default=50, help="newest entries to show")
+    show.add_argument("--all", action="store_true",
+                      help="also show entries that cleared themselves once the record was fixed")
     show.add_argument("--database", metavar="URL")
     show.add_argument("--json", action="store_true", help="one JSON object per line")
     show.set_defaults(handler=cmd_log)
@@ -250,7 +252,7 @@ async def _log(args: argparse.Namespace) -> int:
     try:
         key = await _tenant_key(store, args.tenant)
         entries = await store.tenant(key).log.entries(
-            min_severity=args.severity, limit=args.limit)
+            min_severity=args.severity, limit=args.limit, include_resolved=args.all)
     finally:
         await store.close()
     print_log(entries, as_json=args.json)

@@ -244,9 +244,11 @@ async def test_work_order_without_customer_is_an_error_until_linked(world: World
     assert await open_errors(world, wo) == []
     assert await entry_state(world, wo) is WorkOrderState.DONE
 
-    # `simon-visma log --severity error` marks it resolved (S-80).
+    # `simon-visma log --severity error` no longer shows it; `--all` shows it resolved (S-80).
     shown = await cli_log(world, "--severity", "error")
-    about = [e for e in shown if e["key"] == wo["Number"]]
+    assert [e for e in shown if e["key"] == wo["Number"]] == []
+    history = await cli_log(world, "--severity", "error", "--all")
+    about = [e for e in history if e["key"] == wo["Number"]]
     assert about and all(e["resolved"] for e in about)
 
 
