@@ -49,8 +49,8 @@ async def check_settings(spec: VismaIntegrationSpec, visma: VismaClient) -> Sett
         check.problems.append(
             f"Visma.net refused the credentials for company tenant {spec.visma.tenant_id} "
             f"({error.message}); check the clientId and clientSecret in Secret "
-            f"{spec.visma.credentials_secret_ref.name} and that tenantId is the company's "
-            "tenant id")
+            f"{spec.visma.credentials_secret_ref.name} (spec.visma.credentialsSecretRef) and "
+            "that spec.visma.tenantId is the company's tenant id")
         return check
     except ApiError as error:
         check.problems.append(f"Visma.net is not reachable: {error}")
@@ -107,6 +107,13 @@ async def wipe(kinds: list[str], simon: SimonClient, state: TenantState) -> Wipe
     if WipeKind.ITEMS in wanted:
         result.removed["Items"] = await _delete_all(
             simon, state, SimonItem, LinkKind.ITEM, LogTable.ITEM, result)
+    # What was wiped must come back in full: the next master-data pass of the Visma.net kind
+    # feeding it reads everything again instead of only what changed since its mark.
+    for visma_kind, fed in (("customers", {WipeKind.CUSTOMERS, WipeKind.WORK_ADDRESSES}),
+                            ("items", {WipeKind.ITEMS})):
+        if wanted & fed:
+            await state.marks.clear(visma_kind)
+            await state.first_imports.reset(visma_kind)
     await state.activation.record_wipe([k.value for k in wanted])
     await state.log.info(
         LogTable.CUSTOMER if WipeKind.CUSTOMERS in wanted else LogTable.ITEM, "",

@@ -19,7 +19,12 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from reconcilers.http import ApiError
-from reconcilers.masterdata import is_mirrored_customer, is_mirrored_item
+from reconcilers.masterdata import (
+    is_mirrored_customer,
+    is_mirrored_item,
+    location_key,
+    work_addresses,
+)
 from reconcilers.simon.client import InUseError, SimonClient
 from reconcilers.simon.models import Customer as SimonCustomer
 from reconcilers.simon.models import Item as SimonItem
@@ -27,6 +32,7 @@ from reconcilers.simon.models import KeyPair
 from reconcilers.simon.models import Location as SimonLocation
 from reconcilers.store import LinkKind, LogTable, TenantState
 from reconcilers.visma.client import VismaClient
+from reconcilers.visma.models import Customer
 from reconcilers.visma.paging import Pages
 
 log = logging.getLogger(__name__)
@@ -103,10 +109,27 @@ class Cleanup:
         customers = await self._scan("customers", self.visma.customers())
         if customers is None:
             return
-        keep = {str(c.internal_id) for c in customers if is_mirrored_customer(c)}
+        mirrored = [c for c in customers if is_mirrored_customer(c)]
+        keep = {str(c.internal_id) for c in mirrored}
         for pair in await collect(self.simon.keys(SimonCustomer)):
             if pair.ext_key not in keep:
                 await self._remove_customer(pair)
+        await self._stale_work_addresses(mirrored)
+
+    async def _stale_work_addresses(self, customers: list[Customer]) -> None:
+        """S-11, S-32: a work address whose Visma.net address emptied or became equal to
+        another stays while an open work order uses it; each cleanup tries it again (the
+        master-data pass reads the customer only when it changes)."""
+        wanted = {location_key(c.internal_id, role)
+                  for c in customers for role in work_addresses(c)}
+        owners = {str(c.internal_id) for c in customers}
+        for link in await self.state.links.all(LinkKind.LOCATION):
+            if link.visma_key.split("/", 1)[0] not in owners or link.visma_key in wanted:
+                continue
+            pair = KeyPair(id=link.simon_id, ext_key=link.visma_key)
+            if await self._delete(SimonLocation, pair, LogTable.WORK_ADDRESS):
+                await self.state.links.delete(LinkKind.LOCATION, link.visma_key)
+                self.result.work_addresses_removed += 1
 
     async def _label(self, model: type, pair: KeyPair) -> str:
         """What users see for a record: its number, code or name (S-80)."""
