@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -58,6 +58,8 @@ class SimonStore:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self.records: dict[str, dict[int, dict[str, Any]]] = {name: {} for name in TABLES}
+        self._by_ext_key: dict[str, dict[str, int]] = {name: {} for name in TABLES}
+        """Id per non-empty ExtKey and table, kept in step with every write."""
         self.writes: Counter[tuple[str, str]] = Counter()
         self._next_id = FIRST_ID
         self._next_number = FIRST_WORK_ORDER_NUMBER
@@ -98,6 +100,8 @@ class SimonStore:
             record["Modified"] = _truncate(modified) if modified else moment
             self._next_id += 1
             self.records[table.name][record["Id"]] = record
+            if record["ExtKey"]:
+                self._by_ext_key[table.name][record["ExtKey"]] = record["Id"]
             if count:
                 self.writes[(table.name, "insert")] += 1
             return self.public(record)
@@ -121,6 +125,10 @@ class SimonStore:
             if "ExtKey" in values:
                 self._check_ext_key(table, values["ExtKey"], record_id)
             self._check_references(table, values)
+            if "ExtKey" in values:
+                self._by_ext_key[table.name].pop(record["ExtKey"], None)
+                if values["ExtKey"]:
+                    self._by_ext_key[table.name][values["ExtKey"]] = record_id
             record.update(values)
             record["Modified"] = self.now()
             if count:
@@ -138,7 +146,8 @@ class SimonStore:
             reason = self._in_use(table.name, record_id)
             if reason:
                 raise SimonError(409, "InUse", f"{table.entity} {record_id} is in use: {reason}")
-            del self.records[table.name][record_id]
+            removed = self.records[table.name].pop(record_id)
+            self._by_ext_key[table.name].pop(removed["ExtKey"], None)
             if count:
                 self.writes[(table.name, "delete")] += 1
 
@@ -170,11 +179,10 @@ class SimonStore:
             return self.public(record) if record else None
 
     def by_ext_key(self, table_name: str, ext_key: str) -> dict[str, Any] | None:
+        name = table_of(table_name).name
         with self._lock:
-            for record in self.records[table_of(table_name).name].values():
-                if ext_key and record["ExtKey"] == ext_key:
-                    return self.public(record)
-            return None
+            record_id = self._by_ext_key[name].get(ext_key) if ext_key else None
+            return None if record_id is None else self.public(self.records[name][record_id])
 
     def all(self, table_name: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -189,8 +197,11 @@ class SimonStore:
                  if name not in ("top", "skip")]
         with self._lock:
             records = self.records[table.name]
-            matching = [records[i] for i in sorted(records)
-                        if all(test(records[i]) for test in tests)]
+            ids: Iterable[int] = sorted(records)
+            if params.get("ExtKey"):  # unique: the index answers without a scan
+                found = self._by_ext_key[table.name].get(params["ExtKey"])
+                ids = [] if found is None else [found]
+            matching = [records[i] for i in ids if all(test(records[i]) for test in tests)]
             return [{"Id": r["Id"], "ExtKey": r["ExtKey"]} for r in matching[skip:skip + top]]
 
     def read_sync(self, table_name: str, params: Mapping[str, str], *,
@@ -232,14 +243,12 @@ class SimonStore:
         return record
 
     def _check_ext_key(self, table: Table, ext_key: str, own_id: int | None) -> None:
-        if not ext_key:
-            return
-        for record in self.records[table.name].values():
-            if record["ExtKey"] == ext_key and record["Id"] != own_id:
-                raise SimonError(
-                    409, "DuplicateExtKey",
-                    f"{table.entity} {record['Id']} already has ExtKey {ext_key}", "ExtKey",
-                )
+        holder = self._by_ext_key[table.name].get(ext_key) if ext_key else None
+        if holder is not None and holder != own_id:
+            raise SimonError(
+                409, "DuplicateExtKey",
+                f"{table.entity} {holder} already has ExtKey {ext_key}", "ExtKey",
+            )
 
     def _check_references(self, table: Table, values: Mapping[str, Any]) -> None:
         for name, value in values.items():
