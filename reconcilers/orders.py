@@ -23,7 +23,7 @@ from typing import Literal
 
 from reconcilers import documents
 from reconcilers.addresses import PostalAddress
-from reconcilers.http import ApiError, InDoubtError, RequestRejectedError
+from reconcilers.http import ApiError, InDoubtError, NotFoundError, RequestRejectedError
 from reconcilers.simon.client import SimonClient
 from reconcilers.simon.models import Item as SimonItem
 from reconcilers.simon.models import WorkOrder, WorkOrderDetails
@@ -475,7 +475,11 @@ class OrderPush:
         claim = await self.state.ledger.take_over(entry)
         if claim is None:
             return
-        details = await self.simon.work_order_details(entry.work_order_id)
+        try:
+            details = await self.simon.work_order_details(entry.work_order_id)
+        except NotFoundError:
+            await self._recover_deleted(claim, entry)
+            return
         if entry.state == WorkOrderState.CREATING:
             found = await self._find(entry.marker or marker_of(entry.work_order_id))
             if found is None:
@@ -491,6 +495,25 @@ class OrderPush:
         self.result.recovered += 1
         entry = claim.entry
         await self._finish(claim, details, entry.document_type or "", entry.document_number or "")
+
+    async def _recover_deleted(self, claim: WorkOrderClaim, entry: LedgerEntry) -> None:
+        """The work order was deleted in Simon while in doubt: keep a document that exists
+        (without the PDFs, which can no longer be made), never make a new one."""
+        number = entry.work_order_number or str(entry.work_order_id)
+        if entry.state == WorkOrderState.CREATING:
+            found = await self._find(entry.marker or marker_of(entry.work_order_id))
+            if found is None:
+                await claim.mark_failed("the work order was deleted in Simon")
+                return
+            await claim.mark_created(*found)
+        await claim.mark_done()
+        document = claim.entry
+        await self.state.log.warning(
+            LogTable.WORK_ORDER, number,
+            f"Work order {number} was deleted in Simon after {document.document_type} "
+            f"{document.document_number} was made in Visma.net; its PDFs were not attached.",
+            "Check the document in Visma.net.")
+        self.result.recovered += 1
 
     def _begun_as(self, kind: DocumentKind | None) -> OrderPush:
         """This pass for a document begun as `kind`: the ledger, not today's settings, says

@@ -799,6 +799,34 @@ async def test_claims_of_a_worker_that_died_are_taken_over(world: World) -> None
     assert await entry_state(world, deleted) is WorkOrderState.SKIPPED
 
 
+async def test_work_order_deleted_while_in_doubt(world: World) -> None:
+    """S-4: a work order deleted in Simon while its document was in doubt neither blocks the
+    next passes nor gets a second document: one already made is kept (and logged), one never
+    made is not made any more."""
+    made = world.work_order(work=[60])
+    never = world.work_order(work=[30])
+    for wo in (made, never):  # a pass that died right after asking Visma.net to create
+        claim = await world.state.ledger.claim(wo["Id"], modified=wo["Modified"],
+                                               number=wo["Number"])
+        assert claim is not None
+        await claim.mark_creating(document_kind="SalesOrder", marker=marker_of(wo["Id"]))
+    # ... where the request for `made` got through and the one for `never` did not.
+    world.emulators.call(world.emulators.visma.add_sales_order,
+                         sales_order(made, [so_line("UUR", 1)]))
+    for wo in (made, never):
+        world.emulators.call(world.emulators.simon.store.delete, "workorder", wo["Id"],
+                             count=False)
+
+    outcome = await world.push(workTimeItem="UUR")
+    assert outcome.ok, outcome.error
+    assert len(world.documents_of(made)) == 1 and world.documents_of(never) == []
+    assert await entry_state(world, made) is WorkOrderState.DONE
+    assert await entry_state(world, never) is WorkOrderState.FAILED
+    warnings = await world.state.log.entries(min_severity="warning", key=made["Number"])
+    assert any("deleted in Simon" in e.message for e in warnings)
+    assert (await world.push(workTimeItem="UUR")).ok
+
+
 async def test_a_change_landing_behind_the_cursor_is_still_read(world: World) -> None:
     """S-4, api/simon.md 5.5: the readsync watermark moves to the newest Modified seen minus a
     small overlap, so a work order whose Modified lands just behind it (a write committed
