@@ -26,6 +26,7 @@ GET    /summary                counts per kind
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -101,23 +102,6 @@ def visma_inspection_routes(emulator: VismaEmulator, prefix: str) -> list[web.Ro
             return refused(exc)
         return web.json_response(dto)
 
-    async def renumber_customer(request: web.Request) -> web.Response:
-        try:
-            dto = company(request).renumber_customer(request.match_info["number"],
-                                                     (await request.json())["number"])
-        except KeyError as exc:
-            return web.json_response({"message": str(exc)}, status=404)
-        except ValueError as exc:
-            return refused(exc)
-        return web.json_response(dto)
-
-    async def delete_customer(request: web.Request) -> web.Response:
-        try:
-            company(request).delete_customer(request.match_info["number"])
-        except KeyError as exc:
-            return web.json_response({"message": str(exc)}, status=404)
-        return web.Response(status=204)
-
     async def add_items(request: web.Request) -> web.Response:
         target = company(request)
         try:
@@ -141,22 +125,30 @@ def visma_inspection_routes(emulator: VismaEmulator, prefix: str) -> list[web.Ro
             return refused(exc)
         return web.json_response(dto)
 
-    async def renumber_item(request: web.Request) -> web.Response:
-        try:
-            dto = company(request).renumber_item(request.match_info["number"],
-                                                 (await request.json())["number"])
-        except KeyError as exc:
-            return web.json_response({"message": str(exc)}, status=404)
-        except ValueError as exc:
-            return refused(exc)
-        return web.json_response(dto)
+    def renumber(kind: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """changeCustomerCd / changeInventoryNbr for `kind` customer or item."""
 
-    async def delete_item(request: web.Request) -> web.Response:
-        try:
-            company(request).delete_item(request.match_info["number"])
-        except KeyError as exc:
-            return web.json_response({"message": str(exc)}, status=404)
-        return web.Response(status=204)
+        async def handler(request: web.Request) -> web.Response:
+            try:
+                dto = getattr(company(request), f"renumber_{kind}")(
+                    request.match_info["number"], (await request.json())["number"])
+            except KeyError as exc:
+                return web.json_response({"message": str(exc)}, status=404)
+            except ValueError as exc:
+                return refused(exc)
+            return web.json_response(dto)
+
+        return handler
+
+    def delete(kind: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def handler(request: web.Request) -> web.Response:
+            try:
+                getattr(company(request), f"delete_{kind}")(request.match_info["number"])
+            except KeyError as exc:
+                return web.json_response({"message": str(exc)}, status=404)
+            return web.Response(status=204)
+
+        return handler
 
     async def add_warehouse(request: web.Request) -> web.Response:
         body = await request.json()
@@ -214,12 +206,12 @@ def visma_inspection_routes(emulator: VismaEmulator, prefix: str) -> list[web.Ro
         web.post(f"{prefix}/generate", generate),
         web.post(f"{prefix}/customers", add_customers),
         web.patch(f"{prefix}/customers/{{number}}", change_customer),
-        web.post(f"{prefix}/customers/{{number}}/renumber", renumber_customer),
-        web.delete(f"{prefix}/customers/{{number}}", delete_customer),
+        web.post(f"{prefix}/customers/{{number}}/renumber", renumber("customer")),
+        web.delete(f"{prefix}/customers/{{number}}", delete("customer")),
         web.post(f"{prefix}/items", add_items),
         web.patch(f"{prefix}/items/{{number}}", change_item),
-        web.post(f"{prefix}/items/{{number}}/renumber", renumber_item),
-        web.delete(f"{prefix}/items/{{number}}", delete_item),
+        web.post(f"{prefix}/items/{{number}}/renumber", renumber("item")),
+        web.delete(f"{prefix}/items/{{number}}", delete("item")),
         web.post(f"{prefix}/warehouses", add_warehouse),
         web.post(f"{prefix}/ordertypes", add_order_type),
         web.get(f"{prefix}/salesorders", sales_orders),
