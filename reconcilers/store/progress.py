@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, select
+from sqlalchemy import Table, case, delete, select
 
 from .database import TenantScoped
 from .models import first_import_progress, high_water_marks
@@ -48,21 +48,11 @@ class HighWaterMarks(TenantScoped):
         return HighWaterMark(kind=kind, mark=mark, updated_at=when)
 
     async def all(self) -> dict[str, HighWaterMark]:
-        t = high_water_marks.c
-        async with self._db.read() as conn:
-            rows = await conn.execute(
-                select(high_water_marks).where(t.tenant == self.tenant).order_by(t.kind)
-            )
-            return {row.kind: _mark(row) for row in rows}
+        return {kind: _mark(row) for kind, row in (await _by_kind(self, high_water_marks)).items()}
 
     async def clear(self, kind: str | None = None) -> None:
         """Forget the mark of ``kind`` (or all marks): the next pass reads everything."""
-        t = high_water_marks.c
-        stmt = delete(high_water_marks).where(t.tenant == self.tenant)
-        if kind is not None:
-            stmt = stmt.where(t.kind == kind)
-        async with self._db.write() as conn:
-            await conn.execute(stmt)
+        await _forget(self, high_water_marks, kind)
 
 
 class FirstImports(TenantScoped):
@@ -165,26 +155,31 @@ class FirstImports(TenantScoped):
             ).one()
         return _progress(row)
 
-    async def is_finished(self, kind: str) -> bool:
-        progress = await self.get(kind)
-        return progress is not None and progress.finished
-
     async def all(self) -> dict[str, FirstImportProgress]:
-        t = first_import_progress.c
-        async with self._db.read() as conn:
-            rows = await conn.execute(
-                select(first_import_progress).where(t.tenant == self.tenant).order_by(t.kind)
-            )
-            return {row.kind: _progress(row) for row in rows}
+        rows = await _by_kind(self, first_import_progress)
+        return {kind: _progress(row) for kind, row in rows.items()}
 
     async def reset(self, kind: str | None = None) -> None:
         """Forget the progress of ``kind`` (or of all kinds): the next import starts over."""
-        t = first_import_progress.c
-        stmt = delete(first_import_progress).where(t.tenant == self.tenant)
-        if kind is not None:
-            stmt = stmt.where(t.kind == kind)
-        async with self._db.write() as conn:
-            await conn.execute(stmt)
+        await _forget(self, first_import_progress, kind)
+
+
+async def _by_kind(part: TenantScoped, table: Table) -> dict[str, Any]:
+    """The tenant's rows of a per-kind table, by kind."""
+    t = table.c
+    async with part._db.read() as conn:
+        rows = await conn.execute(select(table).where(t.tenant == part.tenant).order_by(t.kind))
+        return {row.kind: row for row in rows}
+
+
+async def _forget(part: TenantScoped, table: Table, kind: str | None) -> None:
+    """Delete the tenant's row of ``kind`` from a per-kind table (all rows without one)."""
+    t = table.c
+    stmt = delete(table).where(t.tenant == part.tenant)
+    if kind is not None:
+        stmt = stmt.where(t.kind == kind)
+    async with part._db.write() as conn:
+        await conn.execute(stmt)
 
 
 def _mark(row: Any) -> HighWaterMark:
