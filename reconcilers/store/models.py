@@ -189,7 +189,6 @@ loop_schedules = Table(
     metadata,
     _tenant(),
     Column("loop", String(32), primary_key=True),
-    Column("last_started_at", UTCDateTime, nullable=True),
     Column("last_success_at", UTCDateTime, nullable=True),
     Column("next_run_at", UTCDateTime, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),

@@ -239,7 +239,6 @@ class LoopSchedule:
     """When a tenant's loop last ran and is next due, kept across restarts (S-30)."""
 
     loop: str
-    last_started_at: datetime | None
     last_success_at: datetime | None
     next_run_at: datetime | None
     updated_at: datetime

@@ -36,11 +36,6 @@ class LoopSchedules(TenantScoped):
             )
             return {row.loop: _schedule(row) for row in rows}
 
-    async def record_start(self, loop: str, *, now: datetime | None = None) -> LoopSchedule:
-        """A run of ``loop`` starts now."""
-        when = as_utc(now) if now else utc_now()
-        return await self._upsert(loop, when, last_started_at=when)
-
     async def record_success(
         self, loop: str, *, next_run_at: datetime | None = None, now: datetime | None = None
     ) -> LoopSchedule:
@@ -80,7 +75,6 @@ class LoopSchedules(TenantScoped):
 def _schedule(row: Any) -> LoopSchedule:
     return LoopSchedule(
         loop=row.loop,
-        last_started_at=row.last_started_at,
         last_success_at=row.last_success_at,
         next_run_at=row.next_run_at,
         updated_at=row.updated_at,

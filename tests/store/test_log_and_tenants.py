@@ -112,7 +112,7 @@ async def test_forget_tenant_leaves_other_tenants(store: Store) -> None:
         await state.imported_orders.record("SO-1", 1)
         await state.activation.begin_activation_if_needed(True)
         await state.log.error("workorder", "1", "boom")
-        await state.schedules.record_start("cleanup")
+        await state.schedules.record_success("cleanup")
     assert await store.tenants() == sorted([TENANT, OTHER])
 
     await store.forget_tenant(TENANT)

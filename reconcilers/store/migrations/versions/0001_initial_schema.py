@@ -138,7 +138,6 @@ def upgrade() -> None:
         "loop_schedules",
         _tenant(),
         sa.Column("loop", sa.String(length=32), nullable=False),
-        _time("last_started_at", nullable=True),
         _time("last_success_at", nullable=True),
         _time("next_run_at", nullable=True),
         _time("updated_at", nullable=False),
