@@ -14,7 +14,6 @@ reason the user can fix is tried again when it changes in Simon (S-41).
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -55,7 +54,6 @@ from reconcilers.visma.models import (
 log = logging.getLogger(__name__)
 
 CURSOR = "workorders"
-OVERLAP = timedelta(minutes=5)
 READ_OVERLAP = timedelta(minutes=1)
 """Each pass reads Simon's changes from this far behind the newest Modified it has seen
 (api/simon.md 5.5): a work order whose Modified lands just behind it (two writes in one
@@ -211,14 +209,15 @@ class OrderPush:
 
     # --- finding work orders -----------------------------------------------------------
 
-    async def _cursor(self) -> tuple[datetime | None, int | None]:
+    async def _newest_seen(self) -> datetime | None:
+        """The newest Modified seen; before the first pass the first activation, since only
+        work orders archived at or after it count (S-40) and Modified is at least the
+        archive time."""
         saved = await self.state.marks.value(CURSOR)
         if saved:
-            return parse_timestamp(json.loads(saved)["since"]) - READ_OVERLAP, None
-        # Only work orders archived at or after the first activation count (S-40); a work
-        # order's Modified is at least its archive time.
+            return parse_timestamp(saved)
         activated = await self.state.activation.earliest_archive_time()
-        return (activated - OVERLAP if activated else None), None
+        return activated
 
     async def _new_work_orders(self) -> None:
         # Claims left by a pass that died before creating anything: only one pass works on
@@ -232,20 +231,21 @@ class OrderPush:
                 await claim.mark_skipped("no longer in Simon")
                 continue
             await self._handle(claim, work_order)
-        since, after_id = await self._cursor()
-        async for change in self.simon.changed_since(WorkOrder, since=since, after_id=after_id):
+        newest = await self._newest_seen()
+        since = newest - READ_OVERLAP if newest else None
+        async for change in self.simon.changed_since(WorkOrder, since=since):
+            # The ledger knows the work orders already settled: no need to read them again.
             if await self.state.ledger.should_retry(change.id, change.modified):
                 await self._consider(await self.simon.get(WorkOrder, change.id))
-            await self.state.marks.set(CURSOR, json.dumps(
-                {"since": change.modified.isoformat(), "afterId": change.id}))
+            if newest is None or change.modified > newest:
+                newest = change.modified
+                await self.state.marks.set(CURSOR, newest.isoformat())
 
     async def _consider(self, work_order: WorkOrder) -> None:
         if not is_sendable(work_order) or work_order.id is None:
             return
         modified = work_order.modified or work_order.archived_at
         assert modified is not None
-        if not await self.state.ledger.should_retry(work_order.id, modified):
-            return
         claim = await self.state.ledger.claim(work_order.id, modified=modified,
                                               number=work_order.number)
         if claim is not None:
