@@ -55,6 +55,19 @@ class ApiError(Exception):
         super().__init__(f"{api}{status_text}{code_text}: {message}{where}")
 
 
+class UnreadableRecordError(Exception):
+    """One record an API sent could not be read into what the integration needs (a required
+    field missing or of no usable form). It concerns that record only: the pass logs it,
+    naming the record, and goes on with the others. Never carries a secret."""
+
+    def __init__(self, api: str, table: str, record_id: object, problems: list[str]) -> None:
+        self.api = api
+        self.table = table
+        self.record_id = record_id
+        self.problems = problems
+        super().__init__(f"{api} {table} {record_id}: " + "; ".join(problems))
+
+
 class TransientApiError(ApiError):
     """Still failing after every retry the policy allows (429, 5xx, network)."""
 

@@ -12,7 +12,6 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, TypeVar
 
 import httpx
@@ -45,6 +44,7 @@ from reconcilers.simon.models import (
     WorkOrderDetails,
     WorkOrderSurvey,
 )
+from reconcilers.text import read_json
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ class SimonClient(ApiClient):
         )
         self.logins += 1
         try:
-            body = response.json()
+            body = read_json(response)
             token = body["Token"]
             expires_at = datetime.fromisoformat(body["ExpiresAt"])
         except (ValueError, KeyError, TypeError) as exc:
@@ -175,7 +175,7 @@ class SimonClient(ApiClient):
         code = field = None
         message = response.reason_phrase or f"HTTP {response.status_code}"
         try:
-            body = response.json()
+            body = read_json(response)
         except ValueError:
             body = None
         if isinstance(body, dict):
@@ -194,7 +194,7 @@ class SimonClient(ApiClient):
 
     @staticmethod
     def _json(response: httpx.Response) -> Any:
-        return response.json(parse_float=Decimal)
+        return read_json(response, decimals=True)
 
     # --- writes -------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from reconcilers.http import ApiClient, ApiError, AuthError, NotFoundError, RetryPolicy, Sleep
+from reconcilers.text import read_json
 from reconcilers.visma import wire
 from reconcilers.visma.models import (
     Customer,
@@ -108,7 +109,7 @@ class VismaClient(ApiClient):
                             status=response.status_code, code=error.code, method="POST",
                             path=path)
         try:
-            body = response.json()
+            body = read_json(response)
             token = str(body["access_token"])
             lifetime = float(body.get("expires_in") or 3600)
         except (ValueError, KeyError, TypeError) as exc:
@@ -126,7 +127,7 @@ class VismaClient(ApiClient):
 
     async def _get_json(self, url: str, params: Any = None) -> Any:
         response = await self._request("GET", url, params=params)
-        return response.json()
+        return read_json(response)
 
     async def _get_optional(self, url: str, params: Any = None) -> tuple[Any, httpx.Response
                                                                           ] | None:
@@ -134,7 +135,7 @@ class VismaClient(ApiClient):
             response = await self._request("GET", url, params=params)
         except NotFoundError:
             return None
-        return response.json(), response
+        return read_json(response), response
 
     def _erp_pages(self, path: str, params: list[tuple[str, str]], page_size: int | None,
                    start_page: int, convert: Any) -> Pages[Any]:
@@ -196,6 +197,10 @@ class VismaClient(ApiClient):
 
     async def item(self, number: str) -> InventoryItem | None:
         found = await self._get_optional(f"{self.api_url}/v1/inventory/{_segment(number)}")
+        return wire.inventory_item(found[0]) if found else None
+
+    async def item_by_inventory_id(self, inventory_id: int) -> InventoryItem | None:
+        found = await self._get_optional(f"{self.api_url}/v1/inventory/internal/{inventory_id}")
         return wire.inventory_item(found[0]) if found else None
 
     async def warehouses(self) -> list[Warehouse]:

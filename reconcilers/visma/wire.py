@@ -11,6 +11,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from reconcilers.http import ApiError, error_class
+from reconcilers.text import read_json
 from reconcilers.visma.models import (
     Address,
     Attachment,
@@ -277,7 +278,7 @@ def error(response: httpx.Response, method: str, path: str) -> ApiError:
     code: str | None = None
     details: list[dict[str, Any]] = []
     try:
-        body = response.json() if response.content else None
+        body = read_json(response) if response.content else None
     except ValueError:
         body = None
         text = response.text.strip()
