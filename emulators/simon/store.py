@@ -61,21 +61,34 @@ class SimonStore:
         self._by_ext_key: dict[str, dict[str, int]] = {name: {} for name in TABLES}
         """Id per non-empty ExtKey and table, kept in step with every write."""
         self.writes: Counter[tuple[str, str]] = Counter()
+        self.raw: dict[tuple[str, int], dict[str, Any]] = {}
+        """Wire values served verbatim, whatever the field's type: what a real Simon may
+        send that this emulator would never store (`set_raw`)."""
         self._next_id = FIRST_ID
         self._next_number = FIRST_WORK_ORDER_NUMBER
         self._lock = threading.RLock()
 
     # --- output -----------------------------------------------------------------------
 
-    @staticmethod
-    def public(record: Mapping[str, Any]) -> dict[str, Any]:
-        """The wire form of a stored record (date-times as ISO-8601 with `Z`)."""
+    def public(self, record: Mapping[str, Any], table_name: str | None = None
+               ) -> dict[str, Any]:
+        """The wire form of a stored record (date-times as ISO-8601 with `Z`), with the raw
+        values set for it (`set_raw`) on top."""
         out = dict(record)
         out["Created"] = format_datetime(record["Created"])
         out["Modified"] = format_datetime(record["Modified"])
         if "Answers" in out:
             out["Answers"] = [dict(a) for a in out["Answers"]]
+        if table_name is not None:
+            out.update(self.raw.get((table_name, record["Id"]), {}))
         return out
+
+    def set_raw(self, table_name: str, record_id: int, field: str, value: Any) -> None:
+        """Serve `field` of a record as `value` on every read from now on, unvalidated: how
+        tests meet what a real Simon sends (`"Quantity": "veel"`, a lone surrogate)."""
+        with self._lock:
+            self._record(table_of(table_name), record_id)
+            self.raw.setdefault((table_name, record_id), {})[field] = value
 
     # --- writes -----------------------------------------------------------------------
 
@@ -171,7 +184,7 @@ class SimonStore:
     def get(self, table_name: str, record_id: int) -> dict[str, Any]:
         table = table_of(table_name)
         with self._lock:
-            return self.public(self._record(table, record_id))
+            return self.public(self._record(table, record_id), table.name)
 
     def find(self, table_name: str, record_id: int) -> dict[str, Any] | None:
         with self._lock:
