@@ -60,12 +60,16 @@ class UnreadableRecordError(Exception):
     field missing or of no usable form). It concerns that record only: the pass logs it,
     naming the record, and goes on with the others. Never carries a secret."""
 
-    def __init__(self, api: str, table: str, record_id: object, problems: list[str]) -> None:
+    def __init__(self, api: str, table: str, record_id: object, problems: list[str],
+                 label: str | None = None) -> None:
         self.api = api
         self.table = table
         self.record_id = record_id
+        """The record's key where it could be read (Simon Id, Visma.net internalId), else None."""
         self.problems = problems
-        super().__init__(f"{api} {table} {record_id}: " + "; ".join(problems))
+        self.label = label
+        """How users know the record (number and name, code and description), if readable."""
+        super().__init__(f"{api} {table} {label or record_id}: " + "; ".join(problems))
 
 
 class TransientApiError(ApiError):

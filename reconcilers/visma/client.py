@@ -11,7 +11,15 @@ from typing import Any
 
 import httpx
 
-from reconcilers.http import ApiClient, ApiError, AuthError, NotFoundError, RetryPolicy, Sleep
+from reconcilers.http import (
+    ApiClient,
+    ApiError,
+    AuthError,
+    NotFoundError,
+    RetryPolicy,
+    Sleep,
+    UnreadableRecordError,
+)
 from reconcilers.text import read_json
 from reconcilers.visma import wire
 from reconcilers.visma.models import (
@@ -152,8 +160,14 @@ class VismaClient(ApiClient):
             effective = min(size, int(meta.get("maxPageSize") or size))
             last = (not rows or len(rows) < effective
                     or (total is not None and number * effective >= int(total)))
-            return Page([convert(row) for row in rows], number,
-                        int(total) if total is not None else None, last)
+            items, unreadable = [], []
+            for row in rows:
+                try:
+                    items.append(convert(row))
+                except UnreadableRecordError as problem:
+                    unreadable.append(problem)
+            return Page(items, number, int(total) if total is not None else None, last,
+                        unreadable)
 
         return Pages(fetch, start_page)
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
+
+from reconcilers.http import UnreadableRecordError
 
 T = TypeVar("T")
 
@@ -16,6 +18,9 @@ class Page(Generic[T]):
     """1-based for ERP lists, 0-based (pageIndex) for SalesOrders v3 lists."""
     total_count: int | None
     last: bool
+    unreadable: list[UnreadableRecordError] = field(default_factory=list)
+    """Rows of this page that could not be read: each is one record's problem, reported by
+    the loop that reads the list; the other rows are in `items`."""
 
 
 FetchPage = Callable[[int], Awaitable[Page[T]]]
@@ -32,15 +37,17 @@ class Pages(Generic[T]):
         self.total_count: int | None = None
         self.pages_read = 0
         self.items_read = 0
+        self.unreadable: list[UnreadableRecordError] = []
 
     async def __aiter__(self) -> AsyncIterator[Page[T]]:
         while True:
             page = await self._fetch(self.next_page)
             self.total_count = page.total_count
             self.pages_read += 1
-            self.items_read += len(page.items)
+            self.items_read += len(page.items) + len(page.unreadable)
+            self.unreadable.extend(page.unreadable)
             self.next_page = page.number + 1
-            if page.items:
+            if page.items or page.unreadable:
                 yield page
             if page.last:
                 return
