@@ -40,6 +40,7 @@ from pydantic import (
     PlainSerializer,
     PlainValidator,
     StrictBool,
+    StrictInt,
     StringConstraints,
     ValidationError,
     ValidationInfo,
@@ -62,6 +63,7 @@ __all__ = [
     "Activation",
     "ActivationStatus",
     "Attachments",
+    "CleanupSettings",
     "CleanupStatus",
     "Condition",
     "ConditionStatus",
@@ -309,6 +311,7 @@ class ConditionType(StrEnum):
     ACTIVE = "Active"
     SETTINGS_VALID = "SettingsValid"
     SYNCED = "Synced"
+    CLEANUP_HELD = "CleanupHeld"
 
 
 def _unique(values: list[Any]) -> list[Any]:
@@ -363,6 +366,22 @@ class Schedule(_SpecModel):
     orders: Duration = Field("30s", validate_default=True)
     imports: Duration = Field("2m", validate_default=True)
     cleanup: Duration = Field("48h", validate_default=True)
+
+
+DEFAULT_MAX_REMOVAL_PERCENT = 20
+
+
+class CleanupSettings(_SpecModel):
+    """How much one cleanup may remove from Simon: the brake against a Visma.net
+    answer that only looks like mass deletion."""
+
+    max_removal_percent: Annotated[StrictInt, Field(ge=0, le=100)] = Field(
+        DEFAULT_MAX_REMOVAL_PERCENT,
+        description=(
+            "A cleanup that would remove more than this percentage of the customers (or "
+            "items) that came from Visma.net, and more than 10 of them, removes none of that "
+            "kind and reports why; raise it when such removals are right."),
+    )
 
 
 class Activation(_SpecModel):
@@ -445,6 +464,7 @@ class VismaIntegrationSpec(_SpecModel):
     simon: SimonSettings
     schedule: Schedule = Schedule()
     activation: Activation = Activation()
+    cleanup: CleanupSettings = CleanupSettings()
     orders: OrderSettings
     imports: Imports = Imports()
 

@@ -89,7 +89,7 @@ def crd_default(node: dict[str, Any]) -> Any:
 
 
 COMPARED_KEYWORDS = ("type", "enum", "pattern", "format", "minLength", "maxLength", "maxItems",
-                     "minimum")
+                     "minimum", "maximum")
 
 
 def assert_in_step(crd: dict[str, Any], py: dict[str, Any], defs: dict[str, Any],
