@@ -1,11 +1,15 @@
 """The integration log users read (S-80): time, severity, table, key, message, action.
 
 An entry about a record (say, a work order without a Visma.net customer, S-41) can be
-resolved once the record is fine again, so that status shows only live problems.
+resolved once the record is fine again, so that status shows only live problems. Only the
+problem that was fixed is resolved: `resolve` takes the severities it clears, so that a
+permanent fact about the same record (a customer reference cut to 40 characters, S-48, is
+cut for good once the document exists) stays listed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -127,20 +131,35 @@ class IntegrationLog(TenantScoped):
         """The newest unresolved errors, for the resource's ``status.recentErrors`` (S-81)."""
         return await self.entries(Severity.ERROR, limit=limit, include_resolved=False)
 
-    async def resolve(self, table: LogTable | str, key: str, *, now: datetime | None = None) -> int:
-        """Mark every unresolved entry about ``table`` / ``key`` resolved; how many were."""
+    async def resolve(
+        self,
+        table: LogTable | str,
+        key: str,
+        *,
+        severities: Iterable[Severity | str] | None = None,
+        now: datetime | None = None,
+    ) -> int:
+        """Mark the unresolved entries about ``table`` / ``key`` resolved; how many were.
+
+        With ``severities``, only entries of those severities (say, the errors that kept a
+        work order from being sent): entries of other severities about the record stay
+        listed, as a fact that is still true must (a reference that was cut stays cut).
+        """
         when = as_utc(now) if now else utc_now()
-        async with self._db.write() as conn:
-            result = await conn.execute(
-                update(integration_log)
-                .where(
-                    _t.tenant == self.tenant,
-                    _t.record_table == LogTable(table).value,
-                    _t.record_key == key,
-                    _t.resolved_at.is_(None),
-                )
-                .values(resolved_at=when)
+        stmt = (
+            update(integration_log)
+            .where(
+                _t.tenant == self.tenant,
+                _t.record_table == LogTable(table).value,
+                _t.record_key == key,
+                _t.resolved_at.is_(None),
             )
+            .values(resolved_at=when)
+        )
+        if severities is not None:
+            stmt = stmt.where(_t.severity.in_([Severity(s).value for s in severities]))
+        async with self._db.write() as conn:
+            result = await conn.execute(stmt)
         return result.rowcount
 
     async def prune(self, older_than: datetime) -> int:

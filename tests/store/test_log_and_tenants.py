@@ -78,6 +78,26 @@ async def test_resolve_clears_an_error_once_fixed(store: Store) -> None:
     assert next(e for e in resolved if e.key == "1011").resolved_at == T0 + timedelta(hours=1)
 
 
+async def test_resolve_by_severity_keeps_permanent_facts(store: Store) -> None:
+    """S-80, S-48: resolving the errors about a record keeps its other entries listed (a
+    reference cut to 40 characters stays cut once the document exists)."""
+    log = store.tenant(TENANT).log
+    await log.error(LogTable.WORK_ORDER, "2001", "no customer", time=T0)
+    await log.warning(LogTable.WORK_ORDER, "2001", "reference cut to 40 characters", time=T0)
+    await log.info(LogTable.WORK_ORDER, "2001", "not sent: skip word", time=T0)
+    await log.error(LogTable.WORK_ORDER, "2002", "no customer", time=T0)
+
+    assert await log.resolve(LogTable.WORK_ORDER, "2001", severities=["error"]) == 1
+    assert await log.resolve(LogTable.WORK_ORDER, "2001", severities=[Severity.ERROR]) == 0
+    open_entries = await log.entries(include_resolved=False, limit=None)
+    assert sorted((e.key, e.severity.value) for e in open_entries) == [
+        ("2001", "info"), ("2001", "warning"), ("2002", "error")]
+    assert await log.resolve(LogTable.WORK_ORDER, "2001",
+                             severities=[Severity.WARNING, Severity.ERROR]) == 1
+    assert [(e.key, e.severity) for e in await log.entries(include_resolved=False, limit=None)
+            if e.key == "2001"] == [("2001", Severity.INFO)]
+
+
 async def test_dedupe_and_prune(store: Store) -> None:
     """S-80: a problem met on every pass can stay one entry; old entries can be pruned."""
     log = store.tenant(TENANT).log
