@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel, ValidationError
 from pydantic.alias_generators import to_pascal
 
 from reconcilers.http import (
@@ -27,10 +28,13 @@ from reconcilers.http import (
     RetryPolicy,
     Sleep,
     TransientApiError,
+    UnreadableRecordError,
     error_class,
 )
 from reconcilers.simon.models import (
+    QUOTE_SHORT,
     RECORD_TYPES,
+    UNREADABLE,
     Change,
     Customer,
     KeyPair,
@@ -38,17 +42,21 @@ from reconcilers.simon.models import (
     Scheduling,
     SimonRecord,
     TimeSheet,
+    Unreadable,
     UsedItem,
     User,
     WorkOrder,
     WorkOrderDetails,
     WorkOrderSurvey,
+    parse_id,
+    parse_text,
 )
-from reconcilers.text import read_json
+from reconcilers.text import quoted, read_json
 
 log = logging.getLogger(__name__)
 
 R = TypeVar("R", bound=SimonRecord)
+M = TypeVar("M", bound=BaseModel)
 
 TOKEN_HEADER = "Token"  # config SIMON_TOKEN_HEADER (5.1)
 API_KEY_HEADER = "ApiKey"  # config SIMON_APIKEY_HEADER (5.1)
@@ -97,6 +105,87 @@ def _query_value(value: Any) -> str:
     if isinstance(value, datetime):
         return _format_time(value)
     return str(value)
+
+
+# What users know a record of each table by, for the error naming an unreadable one.
+_NOUNS = {
+    "customer": "customer", "location": "location", "contact": "contact",
+    "itemgroup": "item group", "item": "item", "user": "user", "workorder": "work order",
+    "scheduling": "scheduling", "timesheet": "time sheet", "useditem": "used item",
+    "workordersurvey": "form",
+}
+_NAMES = {
+    "customer": ("Name", "Number"), "location": ("Name",), "contact": ("Name",),
+    "itemgroup": ("Name",), "item": ("Code", "Description"), "user": ("Name",),
+    "useditem": ("Description", "Code"), "workordersurvey": ("SurveyName",),
+}
+
+
+def _field(body: dict[str, Any], name: str, parse: Any) -> Any:
+    try:
+        value = body.get(name)
+        return None if value is None else parse(value)
+    except Unreadable:
+        return None
+
+
+def _label(table: str, body: Any, parent: str | None) -> str | None:
+    """How users know a record: "used item 'Kabel 3x2,5' of work order 24017"."""
+    noun = _NOUNS.get(table, table)
+    label = None
+    if isinstance(body, dict):
+        if table == "workorder":
+            number = _field(body, "Number", parse_text)
+            label = f"{noun} {number}" if number and number.strip() else None
+        for name in _NAMES.get(table, ()):
+            text = _field(body, name, parse_text)
+            if text and text.strip():
+                label = f"{noun} {quoted(text, QUOTE_SHORT)}"
+                break
+        if label is None:
+            record_id = _field(body, "Id", parse_id)
+            label = None if record_id is None else f"{noun} {record_id}"
+    if parent is None:
+        return label
+    return f"{label or noun} of {parent}"
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    where = ""
+    for part in loc:
+        where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else part)
+    return where
+
+
+def _problems(error: ValidationError) -> list[str]:
+    problems = []
+    for item in error.errors(include_url=False):
+        where = _where(item["loc"]) or "the record"
+        if item["type"] == UNREADABLE:
+            problems.append(f"{where}: {item['msg']}")
+        else:
+            problems.append(f"{where}: {quoted(item['input'], QUOTE_SHORT)} "
+                            f"{item['msg'][:1].lower()}{item['msg'][1:]}")
+    return problems
+
+
+def read_record(model: type[M], body: Any, *, table: str, record_id: object = None,
+                parent: str | None = None) -> M:
+    """One record as Simon sent it, read tolerantly into `model`; UnreadableRecordError
+    (naming the record, and `parent` for a child such as "work order 24017") when a field
+    the integration needs has no usable form. Never lets a pydantic error out."""
+    if not isinstance(body, dict):
+        raise UnreadableRecordError("Simon", table, record_id,
+                                    [f"the answer {quoted(body, QUOTE_SHORT)} is not a record"],
+                                    label=_label(table, body, parent))
+    try:
+        return model.model_validate(body)
+    except ValidationError as error:
+        read_id = _field(body, "Id", parse_id)
+        raise UnreadableRecordError(
+            "Simon", table, read_id if read_id is not None else record_id, _problems(error),
+            label=_label(table, body, parent),
+        ) from None
 
 
 class SimonClient(ApiClient):
@@ -233,7 +322,8 @@ class SimonClient(ApiClient):
             "POST", self._url(f"{_table(type(record))}/update"), ok=(200,),
             json=record.wire(with_id=True),
         )
-        return KeyPair.model_validate(self._json(response))
+        return read_record(KeyPair, self._json(response), table=_table(type(record)),
+                           record_id=record.id)
 
     async def delete(self, model_or_table: TableRef, record_id: int, *,
                      missing_ok: bool = False) -> None:
@@ -263,23 +353,32 @@ class SimonClient(ApiClient):
                 params={**params, "top": self.page_size, "skip": skip},
             )
             page = self._json(response)
+            if not isinstance(page, list):
+                raise UnreadableRecordError("Simon", table, None,
+                                            [f"the answer to read is not a list of key pairs: "
+                                             f"{quoted(page, QUOTE_SHORT)}"])
             for row in page:
-                yield KeyPair.model_validate(row)
+                yield read_record(KeyPair, row, table=table)
             if len(page) < self.page_size:
                 return
             skip += len(page)
 
-    async def get(self, model: type[R], record_id: int) -> R:
-        """`{table}/read/{id}`; NotFoundError when there is no such record."""
-        response = await self._request("GET", self._url(f"{_table(model)}/read/{record_id}"))
-        return model.model_validate(self._json(response))
+    async def get(self, model: type[R], record_id: int, *, parent: str | None = None) -> R:
+        """`{table}/read/{id}`; NotFoundError when there is no such record,
+        UnreadableRecordError when a field the integration needs cannot be read (`parent`,
+        e.g. "work order 24017", names the record it belongs to in that error)."""
+        table = _table(model)
+        response = await self._request("GET", self._url(f"{table}/read/{record_id}"))
+        return read_record(model, self._json(response), table=table, record_id=record_id,
+                           parent=parent)
 
-    async def find(self, model: type[R], record_id: int | None) -> R | None:
+    async def find(self, model: type[R], record_id: int | None, *,
+                   parent: str | None = None) -> R | None:
         """Like `get`, but None for a missing record or no Id."""
         if record_id is None:
             return None
         try:
-            return await self.get(model, record_id)
+            return await self.get(model, record_id, parent=parent)
         except NotFoundError:
             return None
 
@@ -316,7 +415,12 @@ class SimonClient(ApiClient):
                 if after_id is not None:
                     params["afterId"] = after_id
             response = await self._request("GET", self._url(f"{table}/readsync"), params=params)
-            page = [Change.model_validate(row) for row in self._json(response)]
+            rows = self._json(response)
+            if not isinstance(rows, list):
+                raise UnreadableRecordError("Simon", table, None,
+                                            [f"the answer to readsync is not a list: "
+                                             f"{quoted(rows, QUOTE_SHORT)}"])
+            page = [read_record(Change, row, table=table) for row in rows]
             advanced = False
             for change in page:
                 position = (change.modified, change.id)
@@ -342,33 +446,38 @@ class SimonClient(ApiClient):
         response = await self._request("GET", self._url(path), ok=(200,))
         return response.content
 
-    async def children(self, model: type[R], work_order_id: int) -> list[R]:
-        """Every record of a child table (time sheets, used items, ...) of a work order."""
+    async def children(self, model: type[R], work_order_id: int, *,
+                       parent: str | None = None) -> list[R]:
+        """Every record of a child table (time sheets, used items, ...) of a work order.
+        An unreadable one raises UnreadableRecordError naming it and the work order (as
+        `parent`, default "work order <Id>")."""
+        parent = parent or f"work order {work_order_id}"
         ids = [pair.id async for pair in self.keys(model, work_order_id=work_order_id)]
-        records = await asyncio.gather(*(self.find(model, i) for i in ids))
+        records = await asyncio.gather(*(self.find(model, i, parent=parent) for i in ids))
         return [r for r in records if r is not None]
 
     async def work_order_details(self, work_order_id: int) -> WorkOrderDetails:
         """A work order with its schedulings, time sheets, used items, surveys, location,
         customer (the work order's, else its location's) and user (api/simon.md 5.5)."""
         work_order = await self.get(WorkOrder, work_order_id)
+        parent = f"work order {work_order.number or work_order_id}"
         schedulings, time_sheets, used_items, surveys, location = await asyncio.gather(
-            self.children(Scheduling, work_order_id),
-            self.children(TimeSheet, work_order_id),
-            self.children(UsedItem, work_order_id),
-            self.children(WorkOrderSurvey, work_order_id),
-            self.find(Location, work_order.location_id),
+            self.children(Scheduling, work_order_id, parent=parent),
+            self.children(TimeSheet, work_order_id, parent=parent),
+            self.children(UsedItem, work_order_id, parent=parent),
+            self.children(WorkOrderSurvey, work_order_id, parent=parent),
+            self.find(Location, work_order.location_id, parent=parent),
         )
         customer_id = work_order.customer_id
         if customer_id is None and location is not None:
             customer_id = location.customer_id
         details = WorkOrderDetails(
             work_order=work_order, location=location,
-            customer=await self.find(Customer, customer_id),
+            customer=await self.find(Customer, customer_id, parent=parent),
             schedulings=sorted(schedulings, key=lambda r: r.id or 0),
             time_sheets=sorted(time_sheets, key=lambda r: r.id or 0),
             used_items=sorted(used_items, key=lambda r: r.id or 0),
             surveys=sorted(surveys, key=lambda r: r.id or 0),
         )
-        details.user = await self.find(User, details.user_id)
+        details.user = await self.find(User, details.user_id, parent=parent)
         return details
