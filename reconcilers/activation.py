@@ -13,11 +13,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from reconcilers.http import ApiError, AuthError
-from reconcilers.masterdata import MIRRORED_ITEM_STATUSES
+from reconcilers.http import (
+    ApiError,
+    AuthError,
+    ConflictError,
+    RequestRejectedError,
+    UnreadableRecordError,
+)
+from reconcilers.masterdata import MIRRORED_ITEM_STATUSES, known_as, log_key
 from reconcilers.simon.client import InUseError, SimonClient
 from reconcilers.simon.models import Customer as SimonCustomer
 from reconcilers.simon.models import Item as SimonItem
+from reconcilers.simon.models import KeyPair, SimonRecord
 from reconcilers.simon.models import Location as SimonLocation
 from reconcilers.store import LinkKind, LogTable, TenantState
 from reconcilers.tenant import DocumentType, VismaIntegrationSpec, WipeKind
@@ -122,8 +129,8 @@ async def wipe(kinds: list[str], simon: SimonClient, state: TenantState) -> Wipe
     return result
 
 
-async def _delete_all(simon: SimonClient, state: TenantState, model: type, link: LinkKind,
-                      table: LogTable, result: WipeResult) -> int:
+async def _delete_all(simon: SimonClient, state: TenantState, model: type[SimonRecord],
+                      link: LinkKind, table: LogTable, result: WipeResult) -> int:
     pairs = [pair async for pair in simon.keys(model)]
     removed = 0
     for pair in pairs:
@@ -131,12 +138,39 @@ async def _delete_all(simon: SimonClient, state: TenantState, model: type, link:
             await simon.delete(model, pair.id, missing_ok=True)
         except InUseError:
             result.kept_in_use += 1
+            key, known = await known_in_simon(simon, model, pair)
             await state.log.warning(
-                table, pair.ext_key or f"Simon #{pair.id}",
-                "Not removed by the activation wipe: an open work order uses it.",
+                table, key,
+                f"The activation wipe did not remove {known}: an open work order uses it.",
                 "None: the sync updates it from Visma.net, or the cleanup removes it later.",
                 dedupe=True)
             continue
         removed += 1
     await state.links.clear(link)
     return removed
+
+
+_NOUNS = {SimonCustomer: "customer", SimonItem: "item", SimonLocation: "work address"}
+
+
+async def known_in_simon(simon: SimonClient, model: type[SimonRecord], pair: KeyPair
+                         ) -> tuple[str, str]:
+    """A Simon record the way users know it, as (log key, label): a customer by number and
+    name, an item by code and description, a work address by name; read from Simon, and
+    when that fails by its ExtKey, else "a record without number". Never a bare Simon Id."""
+    noun = _NOUNS.get(model, "record")
+    try:
+        record = await simon.find(model, pair.id)
+    except (UnreadableRecordError, RequestRejectedError, ConflictError, ValueError) as error:
+        log.info("simon %s %s could not be read for its name: %s", model.table, pair.id, error)
+        record = None
+    number: str | None = None
+    name: str | None = None
+    if isinstance(record, SimonCustomer):
+        number, name = record.number, record.name
+    elif isinstance(record, SimonItem):
+        number, name = record.code, record.description
+    elif isinstance(record, SimonLocation):
+        name = record.name
+    return (log_key(number, name, pair.ext_key),
+            known_as(number, name, noun=noun, fallback=pair.ext_key))

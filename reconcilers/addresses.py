@@ -1,7 +1,8 @@
 """Addresses the way SPEC S-11 and api/simon.md want them: split, compared and named.
 
 Pure functions on plain strings, so both the master-data pass and the work-order notes use the
-same rules.
+same rules. Text from outside is data: whatever a field holds (control characters, lone
+surrogates, a value that is not text at all), these functions answer and never raise.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ _SPACE = re.compile(r"\s+")
 LOCATION_SUFFIX = {"main": "", "invoice": " (factuuradres)", "delivery": " (afleveradres)"}
 
 
-def split_street(line1: str) -> tuple[str, str]:
+def split_street(line1: object) -> tuple[str, str]:
     """"Kerkstraat 12 A" -> ("Kerkstraat", "12 A"); no number found: all of it is the street."""
     line1 = fold(line1)
     match = _NUMBER.match(line1)
@@ -24,9 +25,12 @@ def split_street(line1: str) -> tuple[str, str]:
     return match["street"], match["number"]
 
 
-def fold(text: str | None) -> str:
-    """Trimmed, with runs of white space folded to one space."""
-    return _SPACE.sub(" ", text or "").strip()
+def fold(text: object) -> str:
+    """Trimmed, with runs of white space folded to one space; None is "", anything that is
+    not text is its string form."""
+    if text is None:
+        return ""
+    return _SPACE.sub(" ", text if isinstance(text, str) else str(text)).strip()
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,12 @@ class PostalAddress:
     postal_code: str = ""
     city: str = ""
     country: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("line1", "line2", "line3", "postal_code", "city", "country"):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                object.__setattr__(self, name, "" if value is None else str(value))
 
     @property
     def is_empty(self) -> bool:

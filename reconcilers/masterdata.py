@@ -19,9 +19,18 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
+
+from pydantic import ValidationError
 
 from reconcilers.addresses import LOCATION_SUFFIX, PostalAddress, distinct_addresses
-from reconcilers.http import NotFoundError, RequestRejectedError
+from reconcilers.http import (
+    ApiError,
+    ConflictError,
+    NotFoundError,
+    RequestRejectedError,
+    UnreadableRecordError,
+)
 from reconcilers.simon.client import DuplicateExtKeyError, InUseError, SimonClient
 from reconcilers.simon.models import Customer as SimonCustomer
 from reconcilers.simon.models import Item as SimonItem
@@ -29,8 +38,10 @@ from reconcilers.simon.models import Location as SimonLocation
 from reconcilers.simon.models import SimonRecord
 from reconcilers.store import LinkKind, LinkUpdate, LogTable, TenantState
 from reconcilers.store.records import parse_timestamp, utc_now
+from reconcilers.text import repaired_text
 from reconcilers.visma.client import VismaClient
 from reconcilers.visma.models import Address, Customer, InventoryItem
+from reconcilers.visma.paging import Page
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +54,21 @@ WRITERS = 8  # customers written to Simon at once within a page
 CUSTOMERS = "customers"
 ITEMS = "items"
 
+KEY_LIMIT = 100  # characters of a log entry's key (what the store holds)
+NAME_LIMIT = 120  # characters of a name or description quoted in a log entry
+ROLE_WORDS = {"main": "main address", "invoice": "invoice address",
+              "delivery": "delivery address"}
+
+RECORD_PROBLEMS: tuple[type[Exception], ...] = (
+    RequestRejectedError, NotFoundError, ConflictError, UnreadableRecordError,
+    ValueError, TypeError,
+)
+"""What concerns one record only: Simon refusing it (400, 404, 409, 422), a record that cannot
+be read, or one that cannot be mapped (pydantic's ValidationError is a ValueError). Anything
+else (Simon or Visma.net unreachable after retries, credentials refused) stops the pass."""
+
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 ProgressCallback = Callable[[str, int, int | None], Awaitable[None] | None]
 
 
@@ -66,11 +91,56 @@ class MasterDataResult:
     items: KindResult = field(default_factory=KindResult)
     work_addresses_written: int = 0
     work_addresses_removed: int = 0
+    work_addresses_failed: int = 0
 
     @property
     def simon_writes(self) -> int:
         return (self.customers.written + self.items.written + self.work_addresses_written
                 + self.work_addresses_removed)
+
+
+def shown(text: object, limit: int = NAME_LIMIT) -> str:
+    """Text from outside as a log entry shows it: valid Unicode, one line, at most `limit`
+    characters."""
+    value = repaired_text("" if text is None else str(text))
+    value = " ".join(value.split())
+    return value if len(value) <= limit else value[:limit - 3] + "..."
+
+
+def known_as(number: object, name: object, *, noun: str, fallback: object = None) -> str:
+    """How users know a record: "customer 10023 (Bakker)", "item UUR (Arbeid)"; without a
+    number its name, then its key in the other system, then "a record without number"."""
+    number_text, name_text = shown(number), shown(name)
+    if number_text and name_text:
+        return f"{noun} {number_text} ({name_text})"
+    if number_text or name_text:
+        return f"{noun} {number_text or name_text}"
+    if fallback not in (None, ""):
+        return f"{noun} with key {shown(fallback)}"
+    return f"a {noun} without number"
+
+
+def log_key(*candidates: object) -> str:
+    """The log entry's key: the first of the candidates that is filled in (a number, code or
+    name), else "a record without number"."""
+    for candidate in candidates:
+        text = shown(candidate, KEY_LIMIT)
+        if text:
+            return text
+    return "a record without number"
+
+
+def reason(problem: BaseException) -> str:
+    """Why a record could not be sent, in one line."""
+    if isinstance(problem, ApiError):
+        return shown(problem.message, 500)
+    if isinstance(problem, UnreadableRecordError):
+        return shown("; ".join(problem.problems), 500)
+    if isinstance(problem, ValidationError):
+        return shown("; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}"
+            for e in problem.errors()), 500)
+    return shown(str(problem) or type(problem).__name__, 500)
 
 
 def content_hash(record: SimonRecord) -> str:
@@ -177,7 +247,16 @@ async def write_record(simon: SimonClient, record: SimonRecord, simon_id: int | 
 
 
 class MasterDataSync:
-    """One master-data pass for one tenant (S-10 to S-15)."""
+    """One master-data pass for one tenant (S-10 to S-15).
+
+    A record that cannot be read, mapped or written is one error in the integration log,
+    named the way users know it, and the pass goes on with the others. The high-water mark
+    still moves past it: it is not written again on every pass (a pass without changes
+    writes nothing, S-13), but as soon as it changes in Visma.net its new modification time
+    is past the mark and it is read, and tried, again. Its link keeps no hash of content
+    that never reached Simon, so that retry writes it. Only what stops every record (an API
+    unreachable after retries, credentials refused) ends the pass, before any mark moves.
+    """
 
     def __init__(
         self,
@@ -214,6 +293,7 @@ class MasterDataSync:
             done = progress.done if progress and not progress.finished else 0
             if progress and progress.cursor and not progress.finished:
                 started = progress.started_at
+                result.done, result.total = done, progress.total
                 log.info("%s: resuming the first import of %s at page %s (%s done)",
                          self.state.key, kind, start_page, done)
             since = None
@@ -225,11 +305,13 @@ class MasterDataSync:
                  self.visma.inventory(modified_since=since, start_page=start_page))
         async for page in pages:
             if kind == CUSTOMERS:
-                await self._customers_page(page.items)
+                await self._customers_page(page)
             else:
-                await self._items_page(page.items)
-            done += len(page.items)
-            result.seen += len(page.items)
+                await self._items_page(page)
+            rows = len(page.items) + len(page.unreadable)
+            done += rows
+            result.seen += rows
+            result.failed += len(page.unreadable)
             result.done, result.total = done, pages.total_count
             for record in page.items:
                 if record.last_modified and (result.newest is None
@@ -244,7 +326,8 @@ class MasterDataSync:
 
     async def _finish_kind(self, kind: str, result: KindResult, mark: str | None,
                            first_import: bool, started: datetime, done: int) -> None:
-        """Move the high-water marks once the whole pass is read (S-13, S-14)."""
+        """Move the high-water marks once the whole pass is read (S-13, S-14). Records that
+        failed do not hold them back (see the class)."""
         newest_before = await self.state.marks.value(f"{kind}.newest")
         newest = result.newest
         if newest_before and (newest is None or parse_timestamp(newest_before) > newest):
@@ -256,10 +339,12 @@ class MasterDataSync:
             base = started if newest is None else min(newest, started)
             await self.state.marks.set(kind, base.isoformat())
             await self.state.first_imports.finish(kind, done=done)
+            failed = f", {result.failed} could not be sent (see the errors)" \
+                if result.failed else ""
             await self.state.log.info(
                 LogTable.CUSTOMER if kind == CUSTOMERS else LogTable.ITEM, "",
                 f"First import of {kind} finished: {done} read from Visma.net, "
-                f"{result.written} written to Simon.")
+                f"{result.written} written to Simon{failed}.")
         elif result.newest is not None and (mark is None
                                              or result.newest > parse_timestamp(mark)):
             await self.state.marks.set(kind, result.newest.isoformat())
@@ -272,10 +357,38 @@ class MasterDataSync:
             if outcome is not None:
                 await outcome
 
+    async def _unreadable(self, kind: str, problems: Sequence[UnreadableRecordError]) -> None:
+        """One error entry for every Visma.net row of a page that could not be read."""
+        noun = "customer" if kind == CUSTOMERS else "item"
+        for problem in problems:
+            label = shown(problem.label) if problem.label else ""
+            known = f"{noun} {label}" if label else known_as(
+                None, None, noun=noun, fallback=problem.record_id)
+            log.warning("%s: Visma.net %s unreadable: %s", self.state.key, known,
+                        reason(problem))
+            await self.state.log.error(
+                LogTable.CUSTOMER if kind == CUSTOMERS else LogTable.ITEM,
+                log_key(label, f"a {noun} without number"),
+                f"Visma.net sent {known} in a form the integration cannot read "
+                f"({reason(problem)}), so it is not sent to Simon.",
+                f"Check the {noun} in Visma.net and correct or save it again; it is read "
+                "again when it changes.",
+                dedupe=True)
+
+    @staticmethod
+    async def _each(records: Sequence[T], one: Callable[[T], Awaitable[None]]) -> None:
+        """`one` for every record at once; a failure that stops the pass is raised only
+        after all have ended, so that what the others wrote is remembered."""
+        outcomes = await asyncio.gather(*(one(r) for r in records), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
     # --- customers and their work addresses (S-10, S-11) ---------------------------------
 
-    async def _customers_page(self, customers: Sequence[Customer]) -> None:
-        mirrored = [c for c in customers if is_mirrored_customer(c)]
+    async def _customers_page(self, page: Page[Customer]) -> None:
+        await self._unreadable(CUSTOMERS, page.unreadable)
+        mirrored = [c for c in page.items if is_mirrored_customer(c)]
         keys = [str(c.internal_id) for c in mirrored]
         links = await self.state.links.get_many(LinkKind.CUSTOMER, keys)
         location_links = await self.state.links.get_many(
@@ -285,76 +398,104 @@ class MasterDataSync:
 
         async def one(customer: Customer) -> None:
             async with self._writers:
-                outcome = await self._customer(customer, links, location_links)
-            if outcome is not None:
-                written.extend(outcome[0])
-                written_locations.extend(outcome[1])
+                await self._customer(customer, links, location_links, written,
+                                     written_locations)
 
-        await asyncio.gather(*(one(c) for c in mirrored))
-        if written:
-            await self.state.links.put_many(LinkKind.CUSTOMER, written)
-        if written_locations:
-            await self.state.links.put_many(LinkKind.LOCATION, written_locations)
+        try:
+            await self._each(mirrored, one)
+        finally:
+            if written:
+                await self.state.links.put_many(LinkKind.CUSTOMER, written)
+            if written_locations:
+                await self.state.links.put_many(LinkKind.LOCATION, written_locations)
 
     async def _customer(
         self, customer: Customer, links: dict, location_links: dict,
-    ) -> tuple[list[LinkUpdate], list[LinkUpdate]] | None:
+        written: list[LinkUpdate], written_locations: list[LinkUpdate],
+    ) -> None:
         key = str(customer.internal_id)
-        record = simon_customer(customer)
+        known = known_as(customer.number, customer.name, noun="customer", fallback=key)
+        try:
+            record = simon_customer(customer)
+            wanted = work_addresses(customer)
+        except RECORD_PROBLEMS as problem:
+            await self._customer_failed(
+                customer, f"The addresses of {known} cannot be made into Simon addresses "
+                f"({reason(problem)}), so the customer is not sent to Simon.")
+            return
         digest = content_hash(record)
         link = links.get(key)
-        customer_links: list[LinkUpdate] = []
         try:
             if link is None or link.content_hash != digest:
                 simon_id = await write_record(self.simon, record,
                                               link.simon_id if link else None)
-                customer_links.append(LinkUpdate(key, simon_id, digest))
+                written.append(LinkUpdate(key, simon_id, digest))
                 self.result.customers.written += 1
             else:
                 simon_id = link.simon_id
-            locations = await self._work_addresses(customer, simon_id, location_links)
-        except RequestRejectedError as error:
-            self.result.customers.failed += 1
-            await self.state.log.error(
-                LogTable.CUSTOMER, customer.number,
-                f"Simon refused customer {customer.name}: {error.message}",
-                "Correct the customer in Visma.net; it is sent again when it changes.",
-                dedupe=True)
-            return None
-        return customer_links, locations
+        except RECORD_PROBLEMS as problem:
+            await self._customer_failed(customer, f"Simon refused {known}: {reason(problem)}")
+            return
+        written_locations.extend(
+            await self._work_addresses(customer, simon_id, wanted, location_links))
+
+    async def _customer_failed(self, customer: Customer, message: str) -> None:
+        self.result.customers.failed += 1
+        log.warning("%s: %s", self.state.key, message)
+        await self.state.log.error(
+            LogTable.CUSTOMER, log_key(customer.number, customer.name), message,
+            "Correct the customer in Visma.net; it is sent again when it changes.",
+            dedupe=True)
 
     async def _work_addresses(
-        self, customer: Customer, customer_id: int, location_links: dict,
+        self, customer: Customer, customer_id: int, wanted: dict[str, SimonLocation],
+        location_links: dict,
     ) -> list[LinkUpdate]:
-        wanted = work_addresses(customer)
+        """Each work address on its own: one Simon refuses is one error, the others go on."""
         updates: list[LinkUpdate] = []
         for role in ROLES:
             key = location_key(customer.internal_id, role)
             link = location_links.get(key)
             location = wanted.get(role)
-            if location is None:
-                if link is not None:
-                    await self._remove_work_address(customer, key, link.simon_id)
+            name = customer.name + LOCATION_SUFFIX[role]
+            try:
+                if location is None:
+                    if link is not None:
+                        await self._remove_work_address(customer, key, name, link.simon_id)
+                    continue
+                location = location.model_copy(update={"customer_id": customer_id})
+                digest = content_hash(location)
+                if link is not None and link.content_hash == digest:
+                    continue
+                simon_id = await write_record(self.simon, location,
+                                              link.simon_id if link else None)
+            except RECORD_PROBLEMS as problem:
+                self.result.work_addresses_failed += 1
+                message = (f"Simon refused work address {shown(name)} ({ROLE_WORDS[role]} of "
+                           f"{known_as(customer.number, customer.name, noun='customer')}): "
+                           f"{reason(problem)}")
+                log.warning("%s: %s", self.state.key, message)
+                await self.state.log.error(
+                    LogTable.WORK_ADDRESS, log_key(name, customer.number), message,
+                    f"Correct the {ROLE_WORDS[role]} of the customer in Visma.net; it is sent "
+                    "again when the customer changes.",
+                    dedupe=True)
                 continue
-            location = location.model_copy(update={"customer_id": customer_id})
-            digest = content_hash(location)
-            if link is not None and link.content_hash == digest:
-                continue
-            simon_id = await write_record(self.simon, location,
-                                          link.simon_id if link else None)
             updates.append(LinkUpdate(key, simon_id, digest))
             self.result.work_addresses_written += 1
         return updates
 
-    async def _remove_work_address(self, customer: Customer, key: str, simon_id: int) -> None:
+    async def _remove_work_address(self, customer: Customer, key: str, name: str,
+                                   simon_id: int) -> None:
         """S-11: the Visma.net address emptied or became equal to another one."""
         try:
             await self.simon.delete(SimonLocation, simon_id, missing_ok=True)
         except InUseError:
             await self.state.log.warning(
-                LogTable.WORK_ADDRESS, key,
-                f"Work address {key} of customer {customer.number} is no longer in Visma.net "
-                "but is used by an open work order, so it stays for now.",
+                LogTable.WORK_ADDRESS, log_key(name, customer.number),
+                f"Work address {shown(name)} of "
+                f"{known_as(customer.number, customer.name, noun='customer')} is no longer "
+                "in Visma.net but is used by an open work order, so it stays for now.",
                 "Archive or move the open work orders; it is removed at a later pass.",
                 dedupe=True)
             return
@@ -363,34 +504,39 @@ class MasterDataSync:
 
     # --- items (S-12) ----------------------------------------------------------------------
 
-    async def _items_page(self, items: Sequence[InventoryItem]) -> None:
-        mirrored = [i for i in items if is_mirrored_item(i)]
+    async def _items_page(self, page: Page[InventoryItem]) -> None:
+        await self._unreadable(ITEMS, page.unreadable)
+        mirrored = [i for i in page.items if is_mirrored_item(i)]
         links = await self.state.links.get_many(
             LinkKind.ITEM, [str(i.inventory_id) for i in mirrored])
         written: list[LinkUpdate] = []
 
         async def one(item: InventoryItem) -> None:
             key = str(item.inventory_id)
-            record = simon_item(item)
-            digest = content_hash(record)
-            link = links.get(key)
-            if link is not None and link.content_hash == digest:
-                return
+            known = known_as(item.number, item.description, noun="item", fallback=key)
             try:
+                record = simon_item(item)
+                digest = content_hash(record)
+                link = links.get(key)
+                if link is not None and link.content_hash == digest:
+                    return
                 async with self._writers:
                     simon_id = await write_record(self.simon, record,
                                                   link.simon_id if link else None)
-            except RequestRejectedError as error:
+            except RECORD_PROBLEMS as problem:
                 self.result.items.failed += 1
+                message = f"Simon refused {known}: {reason(problem)}"
+                log.warning("%s: %s", self.state.key, message)
                 await self.state.log.error(
-                    LogTable.ITEM, item.number,
-                    f"Simon refused item {item.number}: {error.message}",
+                    LogTable.ITEM, log_key(item.number, item.description), message,
                     "Correct the item in Visma.net; it is sent again when it changes.",
                     dedupe=True)
                 return
             written.append(LinkUpdate(key, simon_id, digest))
             self.result.items.written += 1
 
-        await asyncio.gather(*(one(i) for i in mirrored))
-        if written:
-            await self.state.links.put_many(LinkKind.ITEM, written)
+        try:
+            await self._each(mirrored, one)
+        finally:
+            if written:
+                await self.state.links.put_many(LinkKind.ITEM, written)

@@ -16,7 +16,7 @@ from reconcilers.cleanup import Cleanup
 from reconcilers.credentials import SimonCredentials, VismaCredentials
 from reconcilers.http import ApiError, RetryPolicy
 from reconcilers.imports import OrderImport
-from reconcilers.masterdata import MasterDataSync
+from reconcilers.masterdata import MasterDataResult, MasterDataSync
 from reconcilers.orders import OrderPush
 from reconcilers.simon.client import SimonClient
 from reconcilers.store import ActivationEvent, TenantState
@@ -105,18 +105,10 @@ class TenantRun:
 
     async def run_loop(self, loop: str) -> LoopOutcome:
         """One pass of one loop; a failure to complete is an outcome, not an exception."""
+        if loop == "masterdata":
+            return await self._masterdata()
         try:
-            if loop == "masterdata":
-                result = await MasterDataSync(self.visma, self.simon, self.state).run()
-                summary = {
-                    "customers": vars(result.customers) | {"newest": _iso(result.customers.newest)},
-                    "items": vars(result.items) | {"newest": _iso(result.items.newest)},
-                    "workAddressesWritten": result.work_addresses_written,
-                    "workAddressesRemoved": result.work_addresses_removed,
-                    "simonWrites": result.simon_writes,
-                }
-                ok = True
-            elif loop == "orders":
+            if loop == "orders":
                 if self.settings is not None and not self.settings.valid:
                     return LoopOutcome(loop, False, error="work-order pushes wait until the "
                                        f"settings check passes: {self.settings.message}")
@@ -136,15 +128,26 @@ class TenantRun:
                            "usedItems": imported.used_items}
                 ok = True
             else:
-                result = await Cleanup(self.visma, self.simon, self.state).run()
+                result = await Cleanup(
+                    self.visma, self.simon, self.state,
+                    max_removal_percent=self.tenant.spec.cleanup.max_removal_percent).run()
                 summary = {
                     "customersRemoved": result.customers_removed,
                     "itemsRemoved": result.items_removed,
                     "workAddressesRemoved": result.work_addresses_removed,
                     "keptInUse": result.kept_in_use,
+                    "keptUnconfirmed": result.kept_unconfirmed,
+                    "failed": result.failed,
                     "incomplete": result.incomplete,
+                    "held": result.held,
                 }
                 ok = result.complete
+                if not ok:
+                    problems = list(result.held.values())
+                    if result.incomplete:
+                        problems.insert(0, "the Visma.net scan was incomplete for "
+                                        + " and ".join(result.incomplete))
+                    return LoopOutcome(loop, False, summary, "; ".join(problems))
         except ApiError as error:
             log.warning("%s: %s loop could not complete: %s", self.tenant.key, loop, error)
             return LoopOutcome(loop, False, error=str(error))
@@ -153,9 +156,34 @@ class TenantRun:
         return LoopOutcome(loop, ok, summary,
                            None if ok else "the Visma.net scan was incomplete")
 
+    async def _masterdata(self) -> LoopOutcome:
+        """One master-data pass. One that cannot complete still reports what it did, and for
+        a first import how far it got (done of total, S-15)."""
+        sync = MasterDataSync(self.visma, self.simon, self.state)
+        try:
+            await sync.run()
+        except ApiError as error:
+            log.warning("%s: masterdata loop could not complete: %s", self.tenant.key, error)
+            return LoopOutcome("masterdata", False, masterdata_summary(sync.result),
+                               str(error))
+        await self.state.schedules.record_success("masterdata")
+        return LoopOutcome("masterdata", True, masterdata_summary(sync.result))
+
     async def close(self) -> None:
         await self.visma.aclose()
         await self.simon.aclose()
+
+
+def masterdata_summary(result: MasterDataResult) -> dict[str, Any]:
+    """What a master-data pass did, as the `--json` summary and the metrics show it."""
+    return {
+        "customers": vars(result.customers) | {"newest": _iso(result.customers.newest)},
+        "items": vars(result.items) | {"newest": _iso(result.items.newest)},
+        "workAddressesWritten": result.work_addresses_written,
+        "workAddressesRemoved": result.work_addresses_removed,
+        "workAddressesFailed": result.work_addresses_failed,
+        "simonWrites": result.simon_writes,
+    }
 
 
 def _iso(value: datetime | None) -> str | None:

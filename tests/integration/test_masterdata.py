@@ -252,7 +252,8 @@ async def test_work_address_in_use_is_kept_with_a_warning(sqlite_world: World) -
     assert world.simon.get("location", invoice["Id"]) is not None
     assert summary["workAddressesRemoved"] == 0
     warnings = await run.state.log.entries(Severity.WARNING, table=LogTable.WORK_ADDRESS)
-    assert [w.key for w in warnings] == [key]
+    assert [w.key for w in warnings] == ["Bakker (factuuradres)"]  # as users know it
+    assert "10023" in warnings[0].message and "/invoice" not in warnings[0].message
     assert "open work order" in warnings[0].message and warnings[0].action
 
 
