@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -302,6 +303,24 @@ def wait_event(kube: Kube, tenant: EmulatedTenant, operator: OperatorProcess, re
 
     return wait_for(probe, timeout, f"{tenant.key}: an Event {reason} {containing!r}",
                     explain(kube, tenant, operator))
+
+
+def loop_runs(operator: OperatorProcess, tenant_key: str, loop: str) -> int:
+    """How many passes of `loop` the operator has finished for a tenant (its metrics)."""
+    pattern = (rf'^simon_visma_loop_runs_total\{{loop="{re.escape(loop)}",'
+               rf'tenant="{re.escape(tenant_key)}"\}} ([0-9.]+)$')
+    found = re.search(pattern, operator.metrics(), re.MULTILINE)
+    return int(float(found.group(1))) if found else 0
+
+
+def wait_passes(operator: OperatorProcess, tenant_key: str, loop: str, more: int,
+                timeout: float = 120) -> None:
+    """Wait until the operator finished `more` further passes of `loop` for a tenant: how a
+    test lets time pass on the operator's own clock when it checks that something does NOT
+    happen (another tenant of the same process is the witness)."""
+    start = loop_runs(operator, tenant_key, loop)
+    wait_for(lambda: loop_runs(operator, tenant_key, loop) >= start + more, timeout,
+             f"{more} more {loop} passes of {tenant_key}", explain=lambda: operator.tail())
 
 
 def assert_no_secret_leaks(kube: Kube, operator: OperatorProcess, namespaces: list[str],

@@ -11,7 +11,6 @@ the resource (S-82).
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 import pytest
@@ -28,6 +27,7 @@ from tests.cluster.conftest import (
     emulated_tenant,
     wait_event,
     wait_for,
+    wait_passes,
     wait_ready,
     wait_until,
 )
@@ -184,13 +184,19 @@ def test_disabling_stops_every_loop_and_enabling_resumes(
     assert row_cells(kube, tenant)[:2] == ("False", "False")
     wait_event(kube, tenant, operator, "Disabled")
 
-    # Nothing is fetched or sent over several schedule intervals (2 s each).
-    time.sleep(1.0)  # a request already on the wire when the loops were stopped
-    seen = requests_seen(emulators)
-    order = archive_work_order(emulators, with_used_items=False)
-    time.sleep(7.0)
-    assert requests_seen(emulators) == seen
-    assert (kube.vi(namespace, tenant.name) or {})["status"]["orders"].get("sent") == 0
+    # Nothing is fetched or sent while disabled: a witness tenant of the same operator, on
+    # emulators of its own, becomes Ready (any request of ours still on the wire has arrived
+    # by then) and runs three more orders passes meanwhile.
+    with EmulatorServer() as elsewhere:
+        witness = emulated_tenant(elsewhere, namespace, "witness")
+        kube.apply(*witness.manifests())
+        wait_ready(kube, witness, operator)
+        seen = requests_seen(emulators)
+        order = archive_work_order(emulators, with_used_items=False)
+        wait_passes(operator, witness.key, "orders", 3)
+        assert requests_seen(emulators) == seen
+        assert (kube.vi(namespace, tenant.name) or {})["status"]["orders"].get("sent") == 0
+        assert kube.delete_vi(namespace, witness.name).returncode == 0
 
     items_before = len(emulators.call(emulators.simon.list, "item"))
     kube.patch_spec(namespace, tenant.name, {"enabled": True})
@@ -280,8 +286,15 @@ def test_deleting_the_resource_forgets_the_tenant_and_keeps_all_data(
     assert kube.vi(namespace, tenant.name) is None
     wait_for(lambda: tenant.key not in operator.stored_tenants(), 10,
              "the tenant's state to be gone from the store")
-    time.sleep(3)  # a loop that was still running would write again within an interval
-    assert tenant.key not in operator.stored_tenants()
+    # A loop that was still running would write again within an interval: a witness tenant
+    # of the same operator, on emulators of its own, runs two orders passes meanwhile.
+    with EmulatorServer() as elsewhere:
+        witness = emulated_tenant(elsewhere, namespace, "witness")
+        kube.apply(*witness.manifests())
+        wait_ready(kube, witness, operator)
+        wait_passes(operator, witness.key, "orders", 2)
+        assert tenant.key not in operator.stored_tenants()
+        assert kube.delete_vi(namespace, witness.name).returncode == 0
 
     assert f'tenant="{tenant.key}"' not in operator.metrics()  # its series are dropped too
     assert emulators.call(data) == before
@@ -324,7 +337,7 @@ def test_secrets_of_another_namespace_are_never_used(
         event = wait_event(kube, second, operator, "SecretInvalid")
         assert event["type"] == "Warning"
         wait_ready(kube, first, operator)
-        time.sleep(2)
+        wait_passes(operator, first.key, "orders", 2)  # the operator's clock moves on
         assert requests_seen(elsewhere) == 0
         assert (kube.vi(other_namespace, "bolt") or {})["status"].get("masterData") is None
 
