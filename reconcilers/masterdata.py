@@ -38,7 +38,7 @@ from reconcilers.simon.models import Location as SimonLocation
 from reconcilers.simon.models import SimonRecord
 from reconcilers.store import LinkKind, LinkUpdate, LogTable, TenantState
 from reconcilers.store.records import parse_timestamp, utc_now
-from reconcilers.text import repaired_text
+from reconcilers.text import for_terminal
 from reconcilers.visma.client import VismaClient
 from reconcilers.visma.models import Address, Customer, InventoryItem
 from reconcilers.visma.paging import Page
@@ -100,10 +100,10 @@ class MasterDataResult:
 
 
 def shown(text: object, limit: int = NAME_LIMIT) -> str:
-    """Text from outside as a log entry shows it: valid Unicode, one line, at most `limit`
-    characters."""
-    value = repaired_text("" if text is None else str(text))
-    value = " ".join(value.split())
+    """Text from outside as a log entry shows it: valid Unicode, one line, control characters
+    as visible escapes (a database refuses NUL, a terminal obeys escapes), white space
+    folded, at most `limit` characters."""
+    value = " ".join(for_terminal("" if text is None else str(text)).split())
     return value if len(value) <= limit else value[:limit - 3] + "..."
 
 
