@@ -9,6 +9,7 @@ await store.close()
 
 from .engine import (
     DATABASE_URL_ENV,
+    DatabaseUnavailableError,
     DatabaseUrlError,
     alembic_config,
     async_url,
@@ -43,6 +44,7 @@ __all__ = [
     "DEFAULT_STALE_CLAIM",
     "Activation",
     "ActivationEvent",
+    "DatabaseUnavailableError",
     "DatabaseUrlError",
     "DocumentKind",
     "FirstImportProgress",

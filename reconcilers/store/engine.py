@@ -19,8 +19,9 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.util import CommandError
 from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 DATABASE_URL_ENV = "SIMON_VISMA_DATABASE_URL"
@@ -34,13 +35,23 @@ SQLITE_BEGIN_OPTION = "simon_visma_sqlite_begin"
 
 MIGRATION_LOCK_ID = 0x5349_4D56  # "SIMV": PostgreSQL advisory lock held while migrating
 
+POSTGRESQL_CONNECT_TIMEOUT_SECONDS = 10
+"""How long a connection attempt to PostgreSQL may take (unless the URL says
+``?connect_timeout=``): an unreachable server is an error, not a hang."""
+
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
 _SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
 _BACKENDS = {"sqlite": "sqlite", "postgresql": "postgresql", "postgres": "postgresql"}
 
 
 class DatabaseUrlError(ValueError):
-    """A database URL the store cannot use."""
+    """A database URL the store cannot use (a user's mistake: fix the URL or the file it
+    names); `str()` is one line."""
+
+
+class DatabaseUnavailableError(RuntimeError):
+    """A database that cannot be reached or used now (server down, refused login, locked);
+    `str()` is one line without the password."""
 
 
 def default_database_url() -> str:
@@ -80,7 +91,13 @@ def resolve_sqlite_path(url: str | URL) -> URL:
     if _backend(parsed) != "sqlite" or parsed.query.get("uri"):
         return parsed
     path = Path(parsed.database or "").expanduser().resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatabaseUrlError(
+            f"cannot make the folder {path.parent} for the SQLite file {path.name} "
+            f"({exc.strerror or type(exc).__name__}): is part of that path a file?"
+        ) from None
     return parsed.set(database=str(path))
 
 
@@ -92,7 +109,7 @@ def create_store_engine(url: str | URL) -> AsyncEngine:
         engine = create_async_engine(target, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
         install_sqlite_hooks(engine.sync_engine)
         return engine
-    return create_async_engine(target, pool_pre_ping=True)
+    return create_async_engine(target, pool_pre_ping=True, connect_args=_pg_args(target))
 
 
 def create_sync_engine(url: str | URL) -> Engine:
@@ -103,7 +120,13 @@ def create_sync_engine(url: str | URL) -> Engine:
         engine = create_engine(target, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
         install_sqlite_hooks(engine)
         return engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
-    return create_engine(target, pool_pre_ping=True)
+    return create_engine(target, pool_pre_ping=True, connect_args=_pg_args(target))
+
+
+def _pg_args(url: URL) -> dict[str, Any]:
+    if "connect_timeout" in url.query:
+        return {}
+    return {"connect_timeout": POSTGRESQL_CONNECT_TIMEOUT_SECONDS}
 
 
 def install_sqlite_hooks(engine: Engine) -> None:
@@ -143,22 +166,58 @@ def upgrade_database(url: str | URL, revision: str = "head") -> None:
 
     Safe to run from several processes at once: SQLite queues them on the write lock,
     PostgreSQL on an advisory lock that env.py takes inside the migration transaction.
+
+    Raises DatabaseUrlError for a URL or SQLite file that cannot be used (a folder, a file
+    that is not a database) and DatabaseUnavailableError for a database that cannot be
+    reached or migrated now.
     """
-    engine = create_sync_engine(resolve_sqlite_path(url))
+    target = resolve_sqlite_path(url)
+    engine = create_sync_engine(target)
     try:
         with engine.begin() as connection:
             config = alembic_config(url)
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
+    except DBAPIError as exc:
+        raise database_error(target, exc) from None
+    except CommandError as exc:
+        raise DatabaseUnavailableError(
+            f"cannot migrate the database {redacted(target)}: {_first_line(exc)}"
+        ) from None
     finally:
         engine.dispose()
+
+
+def database_error(url: str | URL, exc: DBAPIError) -> DatabaseUrlError | DatabaseUnavailableError:
+    """A driver's error on opening the database at ``url`` as one line: a DatabaseUrlError
+    when the URL names something that is not a usable SQLite file, else (a server that
+    cannot be reached, a locked file) a DatabaseUnavailableError."""
+    reason = _first_line(exc.orig if exc.orig is not None else exc)
+    parsed = _parse(url)
+    if _backend(parsed) == "sqlite":
+        path = Path(parsed.database or "")
+        if "locked" in reason:
+            return DatabaseUnavailableError(f"the SQLite file {path} is locked: {reason}")
+        if path.is_dir():
+            return DatabaseUrlError(
+                f"{path} is a folder; name a file in it, e.g. sqlite:///{path / 'simon-visma.db'}"
+            )
+        return DatabaseUrlError(f"{path}: cannot use it as the SQLite database ({reason})")
+    return DatabaseUnavailableError(f"cannot use the database {redacted(parsed)}: {reason}")
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0].strip() if lines else type(error).__name__
 
 
 def _parse(url: str | URL) -> URL:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise DatabaseUrlError(f"not a database URL: {redacted(url)}") from exc
+        raise DatabaseUrlError(
+            "not a database URL: use sqlite:///FILE or postgresql://USER:PASSWORD@HOST/DB"
+        ) from exc
     _backend(parsed)
     if _BACKENDS.get(parsed.get_backend_name()) == "sqlite" and parsed.database in (
         None,
