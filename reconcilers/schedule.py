@@ -17,10 +17,12 @@ from datetime import datetime, timedelta
 
 from reconcilers.runner import LoopOutcome, TenantRun
 from reconcilers.store.records import utc_now
+from reconcilers.tenant import DURATION_MAX
 
 log = logging.getLogger(__name__)
 
 OnOutcome = Callable[[LoopOutcome], Awaitable[None]]
+OnWait = Callable[[str, datetime], Awaitable[None]]
 
 FIRST_RUN_SPREAD_ENV = "SIMON_VISMA_FIRST_RUN_SPREAD_SECONDS"
 DEFAULT_FIRST_RUN_SPREAD = timedelta(minutes=1)
@@ -44,9 +46,18 @@ def first_run_spread() -> timedelta:
 
 
 def interval_of(run: TenantRun, loop: str) -> timedelta:
+    """A loop's interval, at most DURATION_MAX (the model refuses longer ones already; the
+    cap keeps date arithmetic from overflowing whatever a caller builds)."""
     schedule = run.tenant.spec.schedule
-    return {"masterdata": schedule.master_data, "cleanup": schedule.cleanup,
-            "orders": schedule.orders, "imports": schedule.imports}[loop]
+    interval = {"masterdata": schedule.master_data, "cleanup": schedule.cleanup,
+                "orders": schedule.orders, "imports": schedule.imports}[loop]
+    return min(interval, DURATION_MAX)
+
+
+def due_after(now: datetime, interval: timedelta) -> datetime:
+    """`now` + `interval`, at most DURATION_MAX later, and never past the last datetime."""
+    step = min(interval, DURATION_MAX)
+    return now + step if now <= datetime.max.replace(tzinfo=now.tzinfo) - step else now
 
 
 def jitter(key: str, loop: str, interval: timedelta) -> timedelta:
@@ -62,8 +73,8 @@ async def next_due(run: TenantRun, loop: str, now: datetime, *, spread: bool) ->
     schedule = await run.state.schedules.get(loop)
     if schedule is not None and schedule.next_run_at is not None:
         return schedule.next_run_at
-    return now + (jitter(run.tenant.key, loop, interval_of(run, loop)) if spread
-                  else timedelta())
+    return due_after(now, jitter(run.tenant.key, loop, interval_of(run, loop)) if spread
+                     else timedelta())
 
 
 async def run_on_schedule(
@@ -73,15 +84,21 @@ async def run_on_schedule(
     on_outcome: OnOutcome,
     *,
     spread: bool = True,
+    on_wait: OnWait | None = None,
 ) -> None:
     """Run `loops` on their schedules until `stop` is set. A loop's pass is never
-    overlapped by itself; different loops run side by side."""
+    overlapped by itself; different loops run side by side. `on_wait(loop, due)` is told
+    each time a loop starts waiting for its next pass."""
 
     async def one(loop: str) -> None:
         due = await next_due(run, loop, utc_now(), spread=spread)
         while not stop.is_set():
-            wait = (due - utc_now()).total_seconds()
+            # A stored due time further off than the longest interval (the clock moved
+            # back) is waited for at most that long.
+            wait = min((due - utc_now()).total_seconds(), DURATION_MAX.total_seconds())
             if wait > 0:
+                if on_wait is not None:
+                    await on_wait(loop, due)
                 try:
                     await asyncio.wait_for(stop.wait(), wait)
                     return
@@ -90,7 +107,7 @@ async def run_on_schedule(
             lag = max(0.0, (utc_now() - due).total_seconds())
             outcome = await run.run_loop(loop)
             outcome.lag = lag
-            due = utc_now() + interval_of(run, loop)
+            due = due_after(utc_now(), interval_of(run, loop))
             await run.state.schedules.set_next_run(loop, due)
             await on_outcome(outcome)
 
