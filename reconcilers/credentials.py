@@ -21,10 +21,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from reconcilers.tenant import Tenant
+from reconcilers.yamlfile import YamlFileError, load_documents, read_text_file
 
 __all__ = [
     "SIMON_KEYS",
@@ -90,20 +90,19 @@ def load_secrets_file(path: str | os.PathLike[str]) -> dict[str, dict[str, str]]
     """
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        text = read_text_file(file)
     except OSError as exc:
         raise SecretsFileError(
             f"{file}: cannot read the secrets file ({exc.strerror or type(exc).__name__})"
         ) from None
-    except UnicodeDecodeError:
-        raise SecretsFileError(f"{file}: not a UTF-8 text file") from None
+    except YamlFileError as exc:
+        raise SecretsFileError(f"{file}: {exc}") from None
     try:
-        documents = list(yaml.safe_load_all(text))
-    except yaml.YAMLError as exc:
-        # Only the position: PyYAML's snippet of the line could show a secret value.
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SecretsFileError(f"{file}: not valid YAML{where}") from None
+        documents = load_documents(text)
+    except YamlFileError as exc:
+        # Only the position: PyYAML's description of the problem could quote a secret value.
+        where = f" at {exc.position}" if exc.position else ""
+        raise SecretsFileError(f"{file}: {exc}{where}") from None
 
     secrets: dict[str, dict[str, str]] = {}
     for number, manifest in _manifests(documents, file):
