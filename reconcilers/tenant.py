@@ -31,7 +31,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -51,8 +50,12 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from reconcilers.yamlfile import YamlFileError, load_documents, read_text_file
+
 __all__ = [
     "API_VERSION",
+    "DURATION_MAX",
+    "DURATION_MIN",
     "DURATION_PATTERN",
     "GROUP",
     "KIND",
@@ -117,6 +120,10 @@ RECENT_ERRORS_LIMIT = 10
 DURATION_PATTERN = r"^([0-9]+([.][0-9]+)?(ms|s|m|h))+$"
 DURATION_MAX_LENGTH = 32
 DURATION_HINT = "use a duration like 30s, 2m or 48h"
+DURATION_MIN = timedelta(seconds=1)
+"""The shortest schedule interval: a loop cannot usefully run more often."""
+DURATION_MAX = timedelta(days=7)
+"""The longest schedule interval (and the longest duration `parse_duration` reads)."""
 URL_PATTERN = r"^https?://[^\s/?#]+([/?#]\S*)?$"
 SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 CONDITION_TYPE_PATTERN = (
@@ -173,8 +180,8 @@ _UNIT_MICROSECONDS = {"h": 3_600_000_000, "m": 60_000_000, "s": 1_000_000, "ms":
 def parse_duration(text: str) -> timedelta:
     """Parse a Go-style duration ("30s", "2m", "48h", "1h30m", "1.5s", "500ms").
 
-    Units are h, m, s and ms; the result must be longer than zero. Raises ValueError with a
-    message that says what a duration looks like.
+    Units are h, m, s and ms; the result must be longer than zero and at most DURATION_MAX
+    (7 days). Raises ValueError with a message that says what a duration looks like.
     """
     if not isinstance(text, str):
         raise ValueError(f"must be a duration string; {DURATION_HINT}")
@@ -185,10 +192,27 @@ def parse_duration(text: str) -> timedelta:
         Decimal(number) * _UNIT_MICROSECONDS[unit]
         for number, unit in _DURATION_PART_RE.findall(value)
     )
+    if microseconds > DURATION_MAX // timedelta(microseconds=1):
+        raise ValueError(_too_long(text))
     result = timedelta(microseconds=int(microseconds))
     if result <= timedelta(0):
         raise ValueError(f"must be longer than zero; {DURATION_HINT}")
     return result
+
+
+def _too_long(value: object) -> str:
+    return f"must be at most {format_duration(DURATION_MAX)} (7 days), not {value!r}"
+
+
+def _in_range(value: timedelta, given: object) -> timedelta:
+    """`value` when it is a schedule interval (DURATION_MIN .. DURATION_MAX)."""
+    if value > DURATION_MAX:
+        raise PydanticCustomError("duration", "{reason}", {"reason": _too_long(given)})
+    if value < DURATION_MIN:
+        raise PydanticCustomError(
+            "duration", "{reason}",
+            {"reason": f"must be at least {format_duration(DURATION_MIN)}, not {given!r}"})
+    return value
 
 
 def format_duration(value: timedelta) -> str:
@@ -215,18 +239,21 @@ def format_duration(value: timedelta) -> str:
 
 
 def _validate_duration(value: object) -> timedelta:
+    """A schedule interval: a Go-style duration string (or a timedelta) from DURATION_MIN
+    to DURATION_MAX."""
     if isinstance(value, timedelta):
         if value <= timedelta(0):
             raise PydanticCustomError("duration", "must be longer than zero; {hint}",
                                       {"hint": DURATION_HINT})
-        return value
+        return _in_range(value, format_duration(value))
     if not isinstance(value, str):
         raise PydanticCustomError("duration", "must be a duration string; {hint}",
                                   {"hint": DURATION_HINT})
     try:
-        return parse_duration(value)
+        parsed = parse_duration(value)
     except ValueError as exc:
         raise PydanticCustomError("duration", "{reason}", {"reason": str(exc)}) from None
+    return _in_range(parsed, value)
 
 
 Duration = Annotated[
@@ -237,7 +264,8 @@ Duration = Annotated[
         {"type": "string", "pattern": DURATION_PATTERN, "maxLength": DURATION_MAX_LENGTH}
     ),
 ]
-"""A Go-style duration: parsed to `timedelta`, written back as a string like "2m"."""
+"""A Go-style duration from 1s to 7 days: parsed to `timedelta`, written back as a string
+like "2m"."""
 
 NonEmptyStr = Annotated[str, StringConstraints(strict=True, min_length=1)]
 Url = Annotated[str, StringConstraints(strict=True, pattern=URL_PATTERN)]
@@ -693,15 +721,15 @@ def load_tenant(path: str | os.PathLike[str]) -> Tenant:
         return TenantFileError(message, field=field, path=file)
 
     try:
-        text = file.read_text(encoding="utf-8")
+        text = read_text_file(file)
     except OSError as exc:
         raise fail(f"{file}: cannot read the tenant file ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise fail(f"{file}: not a UTF-8 text file") from None
+    except YamlFileError as exc:
+        raise fail(f"{file}: {exc}") from None
     try:
-        documents = list(yaml.safe_load_all(text))
-    except yaml.YAMLError as exc:
-        raise fail(f"{file}: not valid YAML ({_yaml_problem(exc, with_problem=True)})") from None
+        documents = load_documents(text)
+    except YamlFileError as exc:
+        raise fail(f"{file}: {exc} ({_yaml_problem(exc, with_problem=True)})") from None
 
     found: list[tuple[int, dict[str, Any]]] = []
     for number, document in _objects(documents, fail, file):
@@ -711,11 +739,16 @@ def load_tenant(path: str | os.PathLike[str]) -> Tenant:
         raise fail(f"{file}: no {KIND} resource in it (expected one with apiVersion "
                    f"{API_VERSION})")
     if len(found) > 1:
-        names = ", ".join(str((doc.get("metadata") or {}).get("name", "?")) for _, doc in found)
+        names = ", ".join(_name_of(doc) for _, doc in found)
         raise fail(f"{file}: holds {len(found)} {KIND} resources ({names}); "
                    "a tenant file holds exactly one")
 
     return _tenant_from_document(found[0][1], fail)
+
+
+def _name_of(document: dict[str, Any]) -> str:
+    metadata = document.get("metadata")
+    return str(metadata.get("name", "?")) if isinstance(metadata, dict) else "?"
 
 
 def _objects(
@@ -743,11 +776,9 @@ def _objects(
             yield number, document
 
 
-def _yaml_problem(exc: yaml.YAMLError, *, with_problem: bool) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-    problem = getattr(exc, "problem", None) if with_problem else None
-    return ": ".join(part for part in (where, problem) if part) or "cannot parse"
+def _yaml_problem(exc: YamlFileError, *, with_problem: bool) -> str:
+    problem = exc.problem if with_problem else None
+    return ": ".join(part for part in (exc.position, problem) if part) or "cannot parse"
 
 
 def _tenant_from_document(document: Any, error: _ErrorFactory) -> Tenant:
@@ -759,7 +790,7 @@ def _tenant_from_document(document: Any, error: _ErrorFactory) -> Tenant:
     api_version = document.get("apiVersion", API_VERSION)
     if api_version != API_VERSION:
         raise error(f"apiVersion: must be {API_VERSION}, not {api_version!r}", field="apiVersion")
-    unknown = sorted(set(document) - _TOP_LEVEL_KEYS)
+    unknown = sorted(str(key) for key in set(document) - _TOP_LEVEL_KEYS)
     if unknown:
         hint = _did_you_mean(unknown[0], _TOP_LEVEL_KEYS)
         raise error(f"{unknown[0]}: unknown field{hint}", field=unknown[0])

@@ -52,15 +52,12 @@ def read_text_file(path: str | os.PathLike[str], *, limit: int = MAX_FILE_BYTES)
     """The UTF-8 text of a regular file of at most `limit` bytes.
 
     Opening does not block (a FIFO without a writer is refused at once, not waited for).
-    Raises OSError for a file that cannot be opened and YamlFileError for one that is not a
-    regular file, too large or not UTF-8 text.
+    Raises OSError for a file that cannot be opened (a folder among them) and YamlFileError
+    for one that is not a regular file, too large or not UTF-8 text.
     """
     descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     with os.fdopen(descriptor, "rb") as file:
-        mode = os.fstat(file.fileno()).st_mode
-        if stat.S_ISDIR(mode):
-            raise YamlFileError("a folder, not a file")
-        if not stat.S_ISREG(mode):
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
             raise YamlFileError("not a regular file (a device, FIFO or socket)")
         data = file.read(limit + 1)
     if len(data) > limit:
