@@ -2,17 +2,22 @@
 
 Behaviour chosen where the sources leave it open (visma-net.md section 2):
 - unknown client or wrong secret: 400 `{"error": "invalid_client"}` (standard OAuth);
-- a `tenant_id` the client is not registered for is still granted a token (as Visma Connect
-  does for a wrong *company* tenant id, D-401); every API call with it answers 401
-  (ERP: IPPException 12027 "No license for this company.", v3: no body);
-- no `tenant_id` at all: a token without a company; ERP calls answer 400 IPPException 12002,
-  v3 calls 401;
-- scopes are granted as asked (all registered scopes when `scope` is omitted); ERP paths need a
-  `vismanet_erp_*` scope, v3 paths a `visma.net.erp.salesorder:*` scope, else 403.
+- no `tenant_id`, or one that is not a tenant id (a GUID): 400 `{"error": "invalid_request"}`
+  with an `error_description`; the ERP and SalesOrders APIs are tenant-based, and Visma Connect
+  needs `tenant_id` for those (D-svc), so no company-less token is issued;
+- a well-formed `tenant_id` the client is not registered for is still granted a token (as
+  Visma Connect does for a wrong *company* tenant id, D-401); every API call with it answers
+  401 (ERP: IPPException 12027 "No license for this company.", v3: no body);
+- scopes are granted as asked (all registered scopes when `scope` is omitted). Each call needs
+  the scope for what it does: ERP reads `...:read`, creates (POST) `...:create`, actions and
+  updates (`/action/`, PUT, PATCH) `...:update`, DELETE `...:delete` (service or interactive
+  flavour); v3 reads `visma.net.erp.salesorder:read`, every other method `...:write`. Without
+  it: 403, ERP `{"message"}`, v3 no body (section 11).
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -36,6 +41,31 @@ KNOWN_SCOPES = frozenset(ALL_SCOPES) | {
     "vismanet_erp_interactive_api:read", "vismanet_erp_interactive_api:create",
     "vismanet_erp_interactive_api:update", "vismanet_erp_interactive_api:delete",
 }
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+API_PREFIXES = ("/v1/", "/v2/", "/api/v3/")
+
+
+def is_api_path(path: str) -> bool:
+    """An ERP or v3 path, in any letter case (the services route case-insensitively)."""
+    lower = path.lower()
+    return lower.startswith(API_PREFIXES) or lower in ("/v1", "/v2")
+
+
+def needed_scopes(method: str, path: str) -> tuple[str, ...]:
+    """The scopes of which a token must hold one for `method` on `path`."""
+    method = method.upper()
+    if path.lower().startswith("/api/v3/"):
+        action = "read" if method in ("GET", "HEAD", "OPTIONS") else "write"
+        return (f"visma.net.erp.salesorder:{action}",)
+    if method in ("GET", "HEAD", "OPTIONS"):
+        action = "read"
+    elif method == "DELETE":
+        action = "delete"
+    elif method in ("PUT", "PATCH") or "/action/" in path.lower():
+        action = "update"
+    else:
+        action = "create"
+    return (f"vismanet_erp_service_api:{action}", f"vismanet_erp_interactive_api:{action}")
 
 
 @dataclass
@@ -48,7 +78,7 @@ class Client:
 @dataclass
 class Token:
     client_id: str
-    tenant_id: str | None
+    tenant_id: str
     scopes: frozenset[str]
     expires_at: datetime
 
@@ -104,7 +134,17 @@ class VismaConnect:
         if any(scope not in KNOWN_SCOPES for scope in asked):
             return web.json_response({"error": "invalid_scope"}, status=400)
         scopes = frozenset(asked or ALL_SCOPES)
-        tenant = str(form["tenant_id"]) if form.get("tenant_id") else None
+        tenant = str(form.get("tenant_id") or "").strip()
+        if not tenant:
+            return web.json_response({
+                "error": "invalid_request",
+                "error_description": "tenant_id is required for this client's APIs.",
+            }, status=400)
+        if not _GUID.fullmatch(tenant):
+            return web.json_response({
+                "error": "invalid_request",
+                "error_description": "tenant_id is not a valid tenant id.",
+            }, status=400)
         access_token = secrets.token_urlsafe(32)
         self.tokens[access_token] = Token(
             client.client_id, tenant, scopes,
@@ -123,7 +163,7 @@ class VismaConnect:
         """Checks the bearer token of every ERP and v3 request; sets `request["tenant"]`."""
 
         path = request.path
-        if not path.startswith(("/v1/", "/v2/", "/api/v3/")) and path not in ("/v1", "/v2"):
+        if not is_api_path(path):
             return await handler(request)
         v3 = is_v3(path)
         token = self.token_for(request)
@@ -132,25 +172,18 @@ class VismaConnect:
                 return web.Response(status=401, headers={"WWW-Authenticate": "Bearer"})
             return erp_message("Authorization has been denied for this request.", 401,
                                headers={"WWW-Authenticate": "Bearer"})
-        if token.tenant_id is None:
-            if v3:
-                return web.Response(status=401)
-            return ipp_exception(
-                "12002", "The company id is not set or the user is not authorized "
-                "for the company.", 400)
         if not self.registered(token.client_id, token.tenant_id):
             if v3:
                 return web.Response(status=401)
             return ipp_exception("12027", "No license for this company.", 401)
-        prefix = "visma.net.erp.salesorder:" if v3 else "vismanet_erp_"
-        if not any(scope.startswith(prefix) for scope in token.scopes):
+        needed = needed_scopes(request.method, path)
+        if not token.scopes.intersection(needed):
             if v3:
                 return web.Response(status=403)
-            return erp_message("The access token does not grant the scope this API needs.",
-                               403)
+            return erp_message(f"The access token does not grant the scope {needed[0]} this "
+                               "request needs.", 403)
         request[TENANT] = token.tenant_id
         return await handler(request)
-
 
     def registered(self, client_id: str, tenant_id: str) -> bool:
         client = self.clients.get(client_id)

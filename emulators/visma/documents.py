@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from emulators.visma.company import Attachment, Company, CustomerInvoice, SalesOrder
+from emulators.visma.schemas import erp_problems, number_value, v3_problems
 from emulators.visma.wire import ValidationProblem, iso, parse_iso_datetime, unwrap
 
 MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
@@ -35,7 +36,9 @@ def _check_length(problems: list[tuple[str, str, str]], value: Any, limit: int, 
 
 
 def _decimal(value: Any) -> float:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+    """A number the request validation has let through (a JSON number or numeric string)."""
+    number = number_value(value)
+    return float(number) if number is not None else 0.0
 
 
 def create_sales_order(company: Company, command: Any, raw: bytes) -> SalesOrder:
@@ -43,7 +46,10 @@ def create_sales_order(company: Company, command: Any, raw: bytes) -> SalesOrder
     if not isinstance(command, dict):
         raise ValidationProblem([("0003-InvalidValue", "$", "The request body is not a JSON "
                                   "object.")])
-    problems: list[tuple[str, str, str]] = []
+    # Fields the schema does not name and values of the wrong type (`"quantity": "lots"`).
+    problems = v3_problems(command)
+    if problems:
+        raise ValidationProblem(problems)
     order_type = command.get("type")
     type_dto = company.order_types.get(order_type) if isinstance(order_type, str) else None
     if not order_type:
@@ -289,6 +295,10 @@ def create_customer_invoice(company: Company, body: Any, raw: bytes) -> Customer
     """Validate a CustomerInvoiceUpdateDto (DtoValue style) and store the invoice."""
     if not isinstance(body, dict):
         raise ErpRejected("The request is invalid: the body is not a JSON object.")
+    # Every field a DtoValue `{"value": ...}`, every value of its type (`quantity` a number).
+    problems = erp_problems(body, "CustomerInvoiceUpdateDto")
+    if problems:
+        raise ErpRejected("The request is invalid: " + " ".join(problems))
     customer_number = unwrap(body.get("customerNumber"))
     if not customer_number:
         raise ErpRejected("CustomerNumber is required.")

@@ -18,6 +18,7 @@ from emulators.visma.auth import VismaConnect
 from emulators.visma.company import Company, SalesOrder
 from emulators.visma.documents import create_sales_order
 from emulators.visma.erp_routes import ErpRoutes
+from emulators.visma.routing import AnyCaseRoutes
 from emulators.visma.v3_routes import SalesOrderRoutes
 from emulators.visma.wire import error_for_path, v3_error_shape
 
@@ -146,10 +147,11 @@ class VismaEmulator:
         ]
 
     def routes(self) -> list[web.RouteDef]:
+        api = [*self._erp.routes(), *self._v3.routes()]
         return [
             web.post("/connect/token", self.connect.token_endpoint),
-            *self._erp.routes(),
-            *self._v3.routes(),
+            *api,
+            AnyCaseRoutes(api).route(),  # last: paths spelled in another letter case
         ]
 
     def inspection_routes(self, prefix: str) -> list[web.RouteDef]:

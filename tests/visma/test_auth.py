@@ -10,6 +10,8 @@ from emulators.visma import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TE
 from reconcilers.http import AuthError
 from tests.visma.conftest import run, seed_basics, token
 
+TENANT_B = "2b9d7c1e-4f3a-4e8b-a6d5-00000000000b"
+
 
 def _token_response(emulators, **form):
     data = {"grant_type": "client_credentials", "client_id": DEFAULT_CLIENT_ID,
@@ -92,12 +94,32 @@ def test_wrong_company_tenant_authenticates_but_api_answers_401(emulators):
     assert body["ExceptionMessageID"].startswith("12027_")
 
 
-def test_token_without_tenant_gets_ipp_12002(emulators):
-    no_tenant = token(emulators, tenant_id="")
-    response = httpx.get(emulators.url + "/v1/customer",
-                         headers={"Authorization": f"Bearer {no_tenant}"})
+@pytest.mark.parametrize("tenant_id, description", [
+    (None, "tenant_id is required for this client's APIs."),
+    ("", "tenant_id is required for this client's APIs."),
+    ("customer-tenant-not-company", "tenant_id is not a valid tenant id."),
+    ("6f1c2b7e-0d4e-4a55-9b8e-00000000000", "tenant_id is not a valid tenant id."),
+])
+def test_token_request_without_a_valid_tenant_is_refused(emulators, tenant_id, description):
+    """The ERP and SalesOrders APIs are tenant-based: Visma Connect needs a tenant id (a
+    GUID) to issue a token for them (visma-net.md section 2.1, D-svc)."""
+    response = _token_response(emulators, tenant_id=tenant_id)
     assert response.status_code == 400
-    assert response.json()["ExceptionFaultCode"] == "12002"
+    assert response.json() == {"error": "invalid_request", "error_description": description}
+    assert emulators.visma.connect.tokens == {}
+
+
+def test_client_without_tenant_raises_auth_error(emulators, make_client):
+    client = make_client(tenant_id="")
+
+    async def scenario():
+        async with client:
+            await client.warehouses()
+
+    with pytest.raises(AuthError) as caught:
+        run(scenario())
+    assert caught.value.status == 400 and caught.value.code == "invalid_request"
+    assert emulators.visma.stats.count("GET", "/v1/warehouse") == 0
 
 
 def test_ipp_company_id_header_is_ignored(emulators, raw):
@@ -107,13 +129,13 @@ def test_ipp_company_id_header_is_ignored(emulators, raw):
 
 
 def test_tenants_are_separate_companies(emulators, make_client):
-    emulators.call(emulators.visma.add_client, "other-app", "s3cret", ["tenant-b"])
-    emulators.call(lambda: emulators.visma.company("tenant-b").add_warehouse("B1", "B"))
+    emulators.call(emulators.visma.add_client, "other-app", "s3cret", [TENANT_B])
+    emulators.call(lambda: emulators.visma.company(TENANT_B).add_warehouse("B1", "B"))
     seed_basics(emulators)
 
     async def scenario():
         async with make_client() as a, make_client(
-            tenant_id="tenant-b", client_id="other-app", client_secret="s3cret"
+            tenant_id=TENANT_B, client_id="other-app", client_secret="s3cret"
         ) as b:
             return ([w.warehouse_id for w in await a.warehouses()],
                     [w.warehouse_id for w in await b.warehouses()])
@@ -151,7 +173,7 @@ def test_bad_credentials_raise_auth_error_without_retry_storm(emulators, make_cl
 
 
 def test_wrong_tenant_raises_auth_error_after_one_relogin(emulators, make_client):
-    client = make_client(tenant_id="customer-tenant-not-company")
+    client = make_client(tenant_id="0c5a8e1f-7b2d-4c3e-9f10-c0570e400001")
 
     async def scenario():
         async with client:
