@@ -8,6 +8,12 @@
 Exit codes of `run`: 0 when every loop completed (problems with single records are log
 entries), 1 when a loop could not complete (API unreachable, settings invalid), 2 for a bad
 command line, tenant or secrets file.
+
+Whatever goes wrong, the command ends with one line on stderr (`simon-visma: ...`) and never
+a traceback: 2 for what the user has to fix (the command line, a file, the database URL), 1
+for what could not be done (a database that cannot be reached). Text that came from outside
+(files, the APIs, the log) is shown with escape and control characters made visible, so it
+cannot clear or retitle the terminal.
 """
 
 from __future__ import annotations
@@ -20,14 +26,23 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+from datetime import datetime
+from typing import Any, NoReturn, TextIO
 
 from reconcilers.credentials import CredentialsError, load_secrets_file, resolve
 from reconcilers.runner import LOOPS, LoopOutcome, TenantRun, build_clients
 from reconcilers.schedule import run_on_schedule
-from reconcilers.store import DatabaseUrlError, LogEntry, Severity, default_database_url, open_store
+from reconcilers.store import (
+    DatabaseUnavailableError,
+    DatabaseUrlError,
+    LogEntry,
+    Severity,
+    default_database_url,
+    open_store,
+)
 from reconcilers.store.records import utc_now
 from reconcilers.tenant import Tenant, TenantSpecError, load_tenant
+from reconcilers.text import QUOTE_LIMIT, for_terminal, repaired_text
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -35,6 +50,12 @@ TABLE_NAMES = {"workorder": "work order", "customer": "customer",
                "workaddress": "work address", "item": "item"}
 COLOURS = {"error": "\033[31m", "warning": "\033[33m", "info": "\033[34m"}
 RESET = "\033[0m"
+MESSAGE_LIMIT = 500
+"""How many characters of a log entry's message or action the table shows."""
+LIMIT_MAX = 1_000_000
+"""The most log entries `log --limit` asks for."""
+
+log = logging.getLogger(__name__)
 
 
 class UsageError(Exception):
@@ -42,6 +63,9 @@ class UsageError(Exception):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):  # a terminal that cannot show a character
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -50,14 +74,51 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except UsageError as error:
-        print(f"simon-visma: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail(EXIT_USAGE, str(error))
+    except DatabaseUnavailableError as error:
+        return _fail(EXIT_FAILED, str(error))
     except KeyboardInterrupt:
         return EXIT_OK
+    except BrokenPipeError:
+        # The reader went away (`simon-visma log | head`): stop quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
+    except Exception as error:  # the last resort: one line, the details with --verbose
+        log.info("unexpected error", exc_info=True)
+        return _fail(EXIT_FAILED, f"unexpected error ({type(error).__name__}: {error}); "
+                                  "run again with --verbose for details and please report it")
+
+
+def _fail(code: int, message: str) -> int:
+    """Print one line for the user (escapes and line breaks made visible)."""
+    print(f"simon-visma: {for_terminal(message)}", file=sys.stderr)
+    return code
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error: `simon-visma: <problem> (see ... --help)`, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"simon-visma: {for_terminal(message)} "
+                              f"(see {self.prog} --help)\n")
+
+
+def _whole_number(low: int, high: int) -> Any:
+    """An argparse type: a whole number from `low` to `high`."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number from {low} to {high}, not {text!r}")
+        return value
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="simon-visma",
         description="Simple-Simon <-> Visma.net integration: standalone runs, the integration "
                     "log and the API emulators.")
@@ -84,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="namespace/name, or the name alone when it is unique")
     show.add_argument("--severity", choices=[s.value for s in Severity], default="info",
                       help="show entries of at least this severity")
-    show.add_argument("--limit", type=int, default=50, help="newest entries to show")
+    show.add_argument("--limit", type=_whole_number(1, LIMIT_MAX), default=50,
+                      help="newest entries to show")
     show.add_argument("--all", action="store_true",
                       help="also show entries that cleared themselves once the record was fixed")
     show.add_argument("--database", metavar="URL")
@@ -93,13 +155,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     emulate = commands.add_parser("emulate", help="serve both API emulators with generated data")
     emulate.add_argument("--host", default="127.0.0.1")
-    emulate.add_argument("--port", type=int, default=8080)
-    emulate.add_argument("--size", type=int, default=200, help="number of Visma.net customers")
-    emulate.add_argument("--seed", type=int, default=1)
+    emulate.add_argument("--port", type=_whole_number(0, 65535), default=8080)
+    emulate.add_argument("--size", type=_whole_number(1, 1_000_000), default=200,
+                         help="number of Visma.net customers")
+    emulate.add_argument("--seed", type=_whole_number(0, 2**32 - 1), default=1)
     emulate.set_defaults(handler=cmd_emulate)
 
     demo = commands.add_parser("demo", help="run the whole integration once against emulators")
-    demo.add_argument("--size", type=int, default=200, help="number of Visma.net customers")
+    demo.add_argument("--size", type=_whole_number(1, 1_000_000), default=200,
+                      help="number of Visma.net customers")
     demo.add_argument("--output", default="demo-output", metavar="DIR",
                       help="where the demo writes its tenant, secrets and database")
     demo.set_defaults(handler=cmd_demo)
@@ -192,50 +256,58 @@ async def _forever(run: TenantRun, loops: list[str], summary: dict[str, Any],
     async def report(outcome: LoopOutcome) -> None:
         summary["loops"][outcome.loop] = _outcome(outcome)
         if not args.json:
-            print(f"{utc_now():%H:%M:%S} {outcome.loop}: "
-                  f"{'ok' if outcome.ok else outcome.error}", flush=True)
+            print(_cell(f"{utc_now():%H:%M:%S} {outcome.loop}: "
+                        f"{'ok' if outcome.ok else outcome.error}", MESSAGE_LIMIT), flush=True)
 
-    await run_on_schedule(run, loops, stop, report, spread=False)
+    async def waiting(loop: str, due: datetime) -> None:
+        if not args.json:
+            print(f"{utc_now():%H:%M:%S} {loop}: next pass at {due:%Y-%m-%d %H:%M:%S} UTC",
+                  flush=True)
+
+    await run_on_schedule(run, loops, stop, report, spread=False, on_wait=waiting)
     return EXIT_OK
 
 
 def _print_summary(summary: dict[str, Any], as_json: bool, out: TextIO = sys.stdout) -> None:
     if as_json:
-        print(json.dumps(summary, default=str), file=out)
+        print(json.dumps(summary, default=str, ensure_ascii=True), file=out)
         return
-    print(f"tenant {summary['tenant']}", file=out)
+
+    def say(line: str) -> None:  # problems and errors quote what the APIs sent
+        print(_cell(line, MESSAGE_LIMIT), file=out)
+
+    say(f"tenant {summary['tenant']}")
     if "message" in summary:
-        print(f"  {summary['message']}", file=out)
+        say(f"  {summary['message']}")
     activation = summary.get("activation", {})
     if activation.get("event") not in (None, "none"):
-        print(f"  activation: {activation['event']}", file=out)
+        say(f"  activation: {activation['event']}")
     if activation.get("wiped"):
         wiped = ", ".join(f"{n} {kind}" for kind, n in activation["wiped"].items())
-        print(f"  activation wipe removed from Simon: {wiped}", file=out)
+        say(f"  activation wipe removed from Simon: {wiped}")
     settings = summary.get("settings", {})
     for problem in settings.get("problems", []):
-        print(f"  settings: {problem}", file=out)
+        say(f"  settings: {problem}")
     for loop, outcome in summary["loops"].items():
         state = "ok" if outcome["ok"] else f"FAILED: {outcome.get('error')}"
-        print(f"  {loop}: {state}", file=out)
+        say(f"  {loop}: {state}")
         if loop == "masterdata" and "customers" in outcome:
             for kind in ("customers", "items"):
                 counts = outcome[kind]
-                print(f"    {kind}: {counts['seen']} read from Visma.net, {counts['written']} "
-                      f"written to Simon, {counts['failed']} refused", file=out)
-            print(f"    work addresses: {outcome['workAddressesWritten']} written, "
-                  f"{outcome['workAddressesRemoved']} removed", file=out)
+                say(f"    {kind}: {counts['seen']} read from Visma.net, {counts['written']} "
+                    f"written to Simon, {counts['failed']} refused")
+            say(f"    work addresses: {outcome['workAddressesWritten']} written, "
+                f"{outcome['workAddressesRemoved']} removed")
         if loop == "cleanup" and "customersRemoved" in outcome:
-            print(f"    removed from Simon: {outcome['customersRemoved']} customers, "
-                  f"{outcome['itemsRemoved']} items, {outcome['workAddressesRemoved']} work "
-                  f"addresses; {outcome['keptInUse']} kept (in use)", file=out)
+            say(f"    removed from Simon: {outcome['customersRemoved']} customers, "
+                f"{outcome['itemsRemoved']} items, {outcome['workAddressesRemoved']} work "
+                f"addresses; {outcome['keptInUse']} kept (in use)")
         if loop == "imports" and "imported" in outcome:
-            print(f"    orders and quotes: {outcome['imported']} imported as work orders, "
-                  f"{outcome['waiting']} waiting for their customer", file=out)
+            say(f"    orders and quotes: {outcome['imported']} imported as work orders, "
+                f"{outcome['waiting']} waiting for their customer")
         if loop == "orders" and "sent" in outcome:
-            print(f"    work orders: {outcome['sent']} sent, {outcome['failed']} failed (see the "
-                  f"log), {outcome['skipped']} skipped, {outcome['passedOver']} passed over",
-                  file=out)
+            say(f"    work orders: {outcome['sent']} sent, {outcome['failed']} failed (see the "
+                f"log), {outcome['skipped']} skipped, {outcome['passedOver']} passed over")
 
 
 # --- log -----------------------------------------------------------------------------------
@@ -274,26 +346,41 @@ async def _tenant_key(store: Any, name: str) -> str:
 
 def print_log(entries: Sequence[LogEntry], *, as_json: bool, out: TextIO = sys.stdout) -> None:
     """The log in columns time, severity, table, key, message, action (S-80); red errors and
-    yellow warnings on a terminal, plain when piped; JSON lines for machines."""
+    yellow warnings on a terminal, plain when piped; JSON lines for machines.
+
+    What the log holds came from the APIs: in the table every column shows escape and
+    control characters escaped (`\x1b`), a key is cut after QUOTE_LIMIT characters and a
+    message or action after MESSAGE_LIMIT; JSON lines are pure ASCII (`\u001b`)."""
     if as_json:
         for e in entries:
             print(json.dumps({
                 "time": e.time.isoformat(), "severity": e.severity.value,
                 "table": e.table.value, "key": e.key, "message": e.message,
                 "action": e.action, "resolved": e.resolved_at is not None,
-            }), file=out)
+            }, ensure_ascii=True), file=out)
         return
     colour = out.isatty() and "NO_COLOR" not in os.environ
     header = f"{'TIME':<19}  {'SEVERITY':<8}  {'TABLE':<12}  {'KEY':<14}  MESSAGE / ACTION"
     print(header, file=out)
     for e in entries:
-        line = (f"{e.time:%Y-%m-%d %H:%M:%S}  {e.severity.value:<8}  "
-                f"{TABLE_NAMES.get(e.table.value, e.table.value):<12}  {e.key:<14}  {e.message}")
+        table = _cell(TABLE_NAMES.get(e.table.value, e.table.value), QUOTE_LIMIT)
+        line = (f"{e.time:%Y-%m-%d %H:%M:%S}  {_cell(e.severity.value, QUOTE_LIMIT):<8}  "
+                f"{table:<12}  {_cell(e.key, QUOTE_LIMIT):<14}  "
+                f"{_cell(e.message, MESSAGE_LIMIT)}")
         if e.action:
-            line += f"\n{'':<61}-> {e.action}"
+            line += f"\n{'':<61}-> {_cell(e.action, MESSAGE_LIMIT)}"
         if colour:
             line = f"{COLOURS[e.severity.value]}{line}{RESET}"
         print(line, file=out)
+
+
+def _cell(value: object, limit: int) -> str:
+    """`value` fit for one cell of a terminal table: at most `limit` characters of it (and
+    how long it was), escape and control characters shown escaped."""
+    text = repaired_text(str(value))
+    if len(text) > limit:
+        text = f"{text[:limit]}... ({len(text)} characters)"
+    return for_terminal(text)
 
 
 # --- emulate and demo -------------------------------------------------------------------------
