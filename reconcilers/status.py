@@ -111,7 +111,8 @@ async def build_status(
 def set_conditions(status: VismaIntegrationStatus, run: TenantRun,
                    outcomes: dict[str, LoopOutcome], settings: SettingsCheck | None,
                    now: datetime) -> None:
-    """Active, SettingsValid, Synced and the summary Ready (metav1.Condition shape)."""
+    """Active, SettingsValid, Synced, CleanupHeld and the summary Ready (metav1.Condition
+    shape)."""
     generation = run.tenant.generation
     enabled = run.tenant.spec.enabled
 
@@ -133,6 +134,14 @@ def set_conditions(status: VismaIntegrationStatus, run: TenantRun,
             "ReconcileSuccess" if masterdata.ok else "ReconcileError",
             "Master data is in step with Visma.net." if masterdata.ok
             else masterdata.error or "The last master-data pass failed.")
+    cleanup = outcomes.get("cleanup")
+    if cleanup is not None and "held" in cleanup.summary:
+        held: dict[str, str] = cleanup.summary["held"]
+        put(ConditionType.CLEANUP_HELD, bool(held),
+            "RemovalLimitReached" if held else "WithinRemovalLimit",
+            (" ".join(held.values()) + " Check Visma.net; if the removals are right, raise "
+             "spec.cleanup.maxRemovalPercent.") if held
+            else "The last cleanup was not held by spec.cleanup.maxRemovalPercent.")
     synced = status.get_condition(ConditionType.SYNCED.value)
     valid = status.get_condition(ConditionType.SETTINGS_VALID.value)
     ready = (enabled and valid is not None and valid.status == "True"

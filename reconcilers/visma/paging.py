@@ -29,7 +29,11 @@ FetchPage = Callable[[int], Awaitable[Page[T]]]
 class Pages(Generic[T]):
     """`async for page in pages` reads page after page, starting at `start`; `total_count` is
     known once the first page is read (S-15 progress), `next_page` is where a resumed read
-    would start."""
+    would start.
+
+    `total_count` is the count the first page read reported and stays that: a later page may
+    be empty (`[]` carries no `metadata`) or count a record deleted meanwhile, and a scan is
+    judged against the count it started with (`short` says whether fewer rows came)."""
 
     def __init__(self, fetch: FetchPage[T], start: int) -> None:
         self._fetch = fetch
@@ -42,7 +46,8 @@ class Pages(Generic[T]):
     async def __aiter__(self) -> AsyncIterator[Page[T]]:
         while True:
             page = await self._fetch(self.next_page)
-            self.total_count = page.total_count
+            if self.pages_read == 0:
+                self.total_count = page.total_count
             self.pages_read += 1
             self.items_read += len(page.items) + len(page.unreadable)
             self.unreadable.extend(page.unreadable)
@@ -51,6 +56,14 @@ class Pages(Generic[T]):
                 yield page
             if page.last:
                 return
+
+    @property
+    def short(self) -> bool:
+        """After a read from the first page to the end: True when fewer rows (read or
+        unreadable) came than the first page counted, or rows came without a count."""
+        if self.total_count is None:
+            return self.items_read > 0
+        return self.items_read < self.total_count
 
     async def items(self) -> AsyncIterator[T]:
         async for page in self:

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import copy
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,12 +64,25 @@ class Received:
         return next((v for k, v in self.query if k == name), None)
 
 
+Hook = Callable[[Received], None]
+"""Called in the proxy's thread just before a request goes on to the emulator."""
+Rewrite = Callable[[Received, int, bytes], tuple[int, bytes] | None]
+"""Given a request and the emulator's answer (status, body), a changed answer or None."""
+
+
 class RecordingProxy:
-    """Forwards every request to `target` unchanged and records its method, path and query."""
+    """Forwards every request to `target` unchanged and records its method, path and query.
+
+    Tests may make it behave as a real Visma.net can between two requests of one scan:
+    `before(hook)` runs `hook` before a request goes on (say, a record deleted between two
+    page reads), `rewrite(change)` lets `change` alter the answer (an empty or short page).
+    """
 
     def __init__(self, target: str) -> None:
         self.target = target.rstrip("/")
         self.received: list[Received] = []
+        self.hooks: list[Hook] = []
+        self.rewrites: list[Rewrite] = []
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -89,17 +102,32 @@ class RecordingProxy:
     def clear(self) -> None:
         self.received.clear()
 
+    def before(self, hook: Hook) -> None:
+        self.hooks.append(hook)
+
+    def rewrite(self, change: Rewrite) -> None:
+        self.rewrites.append(change)
+
     async def _forward(self, request: web.Request) -> web.StreamResponse:
-        self.received.append(Received(request.method, request.path,
-                                      tuple(request.query.items())))
+        received = Received(request.method, request.path, tuple(request.query.items()))
+        self.received.append(received)
+        for hook in list(self.hooks):
+            hook(received)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+        if self.rewrites:
+            headers = {k: v for k, v in headers.items() if k.lower() != "accept-encoding"}
         body = await request.read()
         url = URL(self.target + str(request.rel_url), encoded=True)
         async with self._session.request(request.method, url, headers=headers, data=body,
                                          allow_redirects=False) as answer:
             content = await answer.read()
             out = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP_BY_HOP}
-            return web.Response(status=answer.status, body=content, headers=out)
+            status = answer.status
+            for change in list(self.rewrites):
+                changed = change(received, status, content)
+                if changed is not None:
+                    status, content = changed
+            return web.Response(status=status, body=content, headers=out)
 
     def __enter__(self) -> RecordingProxy:
         started = threading.Event()

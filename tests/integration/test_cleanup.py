@@ -3,13 +3,21 @@ longer mirrors, never removes what is in use, and never trusts an incomplete sca
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from reconcilers.runner import TenantRun
+from reconcilers.http import UnreadableRecordError
+from reconcilers.runner import LoopOutcome, TenantRun
+from reconcilers.status import build_status
 from reconcilers.store import LinkKind, LogTable, Severity
-from tests.integration.conftest import World
+from reconcilers.store.records import utc_now
+from reconcilers.tenant import VismaIntegrationStatus
+from reconcilers.visma import wire
+from tests.integration.conftest import Received, Rewrite, World
 
 pytestmark = pytest.mark.anyio
 
@@ -287,3 +295,354 @@ async def test_incomplete_customer_scan_removes_no_customer(world: World) -> Non
     summary = await cleanup(run)  # Visma.net answers again: now the customers follow
     assert world.simon.get("customer", bakker["Id"]) is None
     assert summary["customersRemoved"] == 2
+
+
+# --- only what Visma.net confirms is gone is removed --------------------------------------
+
+CUSTOMERS = "/v1/customer"
+
+
+def seed_paged_customers(world: World, count: int = 5) -> list[dict[str, Any]]:
+    """`count` customers (10001 ...), each with a work address, read two to a page."""
+    world.server.visma.max_page_size = 2
+    return [world.visma.add_customer(f"{10001 + n}", f"Klant {n + 1}",
+                                     address={**KERKSTRAAT, "addressLine1": f"Dorpsweg {n}"})
+            for n in range(count)]
+
+
+def is_scan_page(received: Received, path: str, page: int) -> bool:
+    """A request for page `page` of a full scan (no lastModifiedDateTime filter) of `path`."""
+    return (received.method == "GET" and received.path == path
+            and received.param("lastModifiedDateTime") is None
+            and int(received.param("pageNumber") or 1) == page)
+
+
+def page_rows(path: str, page: int,
+              change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> Rewrite:
+    """A proxy rewrite: the rows of that scan page, changed as a real Visma.net may send
+    them."""
+    def rewrite(received: Received, status: int, body: bytes) -> tuple[int, bytes] | None:
+        if status != 200 or not is_scan_page(received, path, page):
+            return None
+        return status, json.dumps(change(json.loads(body))).encode()
+    return rewrite
+
+
+def simon_snapshot(world: World) -> tuple[set[int], set[int], int, int]:
+    """The Ids of Simon's customers and locations, and how many deletes Simon has seen."""
+    return ({c["Id"] for c in world.simon.list("customer")},
+            {loc["Id"] for loc in world.simon.list("location")},
+            world.simon.write_count("customer", "delete"),
+            world.simon.write_count("location", "delete"))
+
+
+async def incomplete_scan_removes_nothing(world: World, run: TenantRun) -> None:
+    """A cleanup whose customer scan is incomplete: no customer and no work address is
+    removed (not the customer deleted in Visma.net, not the one made in Simon), and the log
+    says why."""
+    before = simon_snapshot(world)
+    summary = await cleanup(run, ok=False)
+    assert summary["incomplete"] == ["customers"]
+    assert simon_snapshot(world) == before
+    warnings = await run.state.log.entries(Severity.WARNING, table=LogTable.CUSTOMER)
+    assert any("incomplete" in w.message and "Nothing was removed" in w.message
+               for w in warnings)
+
+
+async def test_an_empty_later_page_removes_nothing(world: World) -> None:
+    """S-32: a later page of the customer scan comes back `[]` (no rows, so no `metadata`
+    and no totalCount on it): the count of the first page still says records are missing,
+    so nothing is removed. Once the pages are whole again, the cleanup removes what is
+    gone."""
+    seed_paged_customers(world)
+    run = world.run()
+    await masterdata(run)
+    world.simon.seed("customer", Name="Eigen klant")
+    world.visma.delete_customer("10001")
+    world.proxy.rewrite(page_rows(CUSTOMERS, 2, lambda rows: []))
+
+    await incomplete_scan_removes_nothing(world, run)
+    assert world.proxy.pages(CUSTOMERS)[-2:] == [1, 2]
+
+    world.proxy.rewrites.clear()
+    summary = await cleanup(run)
+    assert summary["customersRemoved"] == 2
+    assert len(world.simon.list("customer")) == 4
+
+
+async def test_a_short_page_removes_nothing(world: World) -> None:
+    """S-32: a page with fewer rows than the page size before totalCount is reached ends the
+    read early: fewer records than totalCount were read, so nothing is removed."""
+    seed_paged_customers(world)
+    run = world.run()
+    await masterdata(run)
+    world.simon.seed("customer", Name="Eigen klant")
+    world.visma.delete_customer("10005")
+    world.proxy.rewrite(page_rows(CUSTOMERS, 1, lambda rows: rows[:1]))
+
+    await incomplete_scan_removes_nothing(world, run)
+
+
+async def test_a_deletion_between_page_reads_removes_nothing(world: World) -> None:
+    """S-32: a customer on page 1 is deleted in Visma.net after page 1 was read: the first
+    customer of page 2 slides onto page 1, which was read already. Later pages count one
+    record less, but the scan is judged by the first page's count: incomplete, nothing is
+    removed, and the customer that slid stays in Simon."""
+    made = seed_paged_customers(world)
+    run = world.run()
+    await masterdata(run)
+    slid = simon_customer(world, made[2])
+
+    def delete_after_page_1(received: Received) -> None:
+        if is_scan_page(received, CUSTOMERS, 2) and world.visma.customer("10001"):
+            world.visma.delete_customer("10001")
+    world.proxy.before(delete_after_page_1)
+
+    await incomplete_scan_removes_nothing(world, run)
+    assert world.simon.get("customer", slid["Id"]) is not None
+
+
+async def test_a_live_customer_missed_by_the_scan_is_kept(world: World) -> None:
+    """S-32: between two page reads one customer is deleted and another added, so the count
+    still adds up, yet the customer that slid onto page 1 was never read. Before removing it
+    the cleanup reads it directly from Visma.net: it is there, so it stays with its work
+    address. A customer Visma.net confirms deleted (404) is removed."""
+    made = seed_paged_customers(world)
+    run = world.run()
+    await masterdata(run)
+    gone = simon_customer(world, made[1])
+    world.visma.delete_customer("10002")  # before the scan: pages are 10001 10003 | 10004 10005
+    slid = simon_customer(world, made[3])
+    slid_locations = world.locations_of(slid)
+
+    def delete_and_add_after_page_1(received: Received) -> None:
+        if is_scan_page(received, CUSTOMERS, 2) and world.visma.customer("10001"):
+            world.visma.delete_customer("10001")
+            world.visma.add_customer("10006", "Klant 6")
+    world.proxy.before(delete_and_add_after_page_1)
+    world.proxy.clear()
+
+    summary = await cleanup(run)
+
+    assert summary["incomplete"] == []
+    assert world.proxy.pages(CUSTOMERS) == [1, 2]
+    assert world.simon.get("customer", slid["Id"]) is not None
+    assert world.locations_of(slid) == slid_locations
+    assert world.simon.get("customer", gone["Id"]) is None
+    assert summary["customersRemoved"] == 1 and summary["keptUnconfirmed"] == 1
+    confirmed = {r.path for r in world.proxy.received
+                 if r.path.startswith("/v1/customer/internal/")}
+    assert confirmed == {f"/v1/customer/internal/{made[1]['internalId']}",
+                         f"/v1/customer/internal/{made[3]['internalId']}"}
+
+
+async def test_a_failed_confirming_read_keeps_the_record(world: World) -> None:
+    """S-32: Visma.net answers 500 (on every retry) when the cleanup reads a deleted customer
+    directly before removing it: the customer and its work addresses stay, with one warning
+    naming it by number and name, and the pass goes on (the deleted item is removed). The
+    next cleanup, with Visma.net answering again, removes the customer."""
+    made = seed_company(world)
+    run = world.run()
+    await masterdata(run)
+    bakker = simon_customer(world, made["bakker"])
+    world.visma.delete_customer("10023")
+    world.visma.delete_item("KLEIN")
+    world.server.visma.faults.add("status", path=r"^/v1/customer/internal/", method="GET",
+                                  status=500, times=3)
+
+    summary = await cleanup(run)
+
+    assert world.simon.get("customer", bakker["Id"]) is not None
+    assert len(world.locations_of(bakker)) == 3 - 1  # main and invoice
+    assert simon_item(world, made["klein"]) is None
+    assert (summary["customersRemoved"], summary["itemsRemoved"]) == (0, 1)
+    assert summary["keptUnconfirmed"] == 1
+    [warning] = await run.state.log.entries(Severity.WARNING, table=LogTable.CUSTOMER)
+    assert warning.key == "10023" and "10023 Bakker" in warning.message
+    assert warning.action
+
+    summary = await cleanup(run)
+    assert world.simon.get("customer", bakker["Id"]) is None
+    assert summary["customersRemoved"] == 1
+
+
+# --- the brake ----------------------------------------------------------------------------
+
+def seed_hundred(world: World, kind: str) -> list[dict[str, Any]]:
+    if kind == "customers":
+        return [world.visma.add_customer(f"{20000 + n}", f"Klant {n}") for n in range(100)]
+    return [world.visma.add_item(f"A{n:03d}", f"Artikel {n}") for n in range(100)]
+
+
+def delete_in_visma(world: World, kind: str, dto: dict[str, Any]) -> None:
+    if kind == "customers":
+        world.visma.delete_customer(dto["number"])
+    else:
+        world.visma.delete_item(dto["inventoryNumber"])
+
+
+def simon_table(kind: str) -> str:
+    return "customer" if kind == "customers" else "item"
+
+
+async def held_condition(run: TenantRun, outcome: LoopOutcome) -> tuple[str, str, str]:
+    status = await build_status(run, VismaIntegrationStatus(), {"cleanup": outcome}, None,
+                                utc_now())
+    condition = status.get_condition("CleanupHeld")
+    assert condition is not None
+    return condition.status, condition.reason, condition.message
+
+
+@pytest.mark.parametrize("kind", ["customers", "items"])
+async def test_the_brake_holds_a_cleanup_that_would_remove_21_percent(
+        sqlite_world: World, kind: str) -> None:
+    """S-32: 21 of 100 customers (or items) from Visma.net gone at once is more than the
+    default 20% and more than 10: the cleanup removes none of that kind, logs an error that
+    says how many and what to do, and sets CleanupHeld; the other kind is judged as usual.
+    Once a person raises spec.cleanup.maxRemovalPercent, the cleanup removes them."""
+    world = sqlite_world
+    dtos = seed_hundred(world, kind)
+    other = (world.visma.add_item("KLEIN", "Klein materiaal") if kind == "customers"
+             else world.visma.add_customer("10023", "Bakker"))
+    run = world.run()
+    await masterdata(run)
+    table = simon_table(kind)
+    for dto in dtos[:21]:
+        delete_in_visma(world, kind, dto)
+    delete_in_visma(world, "items" if kind == "customers" else "customers", other)
+    count = len(world.simon.list(table))
+
+    outcome = await run.run_loop("cleanup")
+
+    assert not outcome.ok
+    assert list(outcome.summary["held"]) == [kind]
+    assert len(world.simon.list(table)) == count
+    assert world.simon.write_count(table, "delete") == 0
+    if kind == "customers":
+        assert simon_item(world, other) is None
+    else:
+        assert world.simon_customer(other["internalId"]) is None
+    log_table = LogTable.CUSTOMER if kind == "customers" else LogTable.ITEM
+    [error] = await run.state.log.entries(Severity.ERROR, table=log_table)
+    assert f"21 of the 100 {kind}" in error.message and "20%" in error.message
+    assert error.action is not None and error.action.startswith(
+        "Check Visma.net; if the removals are right, raise spec.cleanup.maxRemovalPercent")
+    assert not re.search(r"\bS-\d", error.message + error.action)
+    assert outcome.error is not None and "21 of the 100" in outcome.error
+    status, reason, message = await held_condition(run, outcome)
+    assert (status, reason) == ("True", "RemovalLimitReached")
+    assert "21 of the 100" in message and "spec.cleanup.maxRemovalPercent" in message
+
+    again = await run.run_loop("cleanup")  # still held: still one error entry
+    assert not again.ok and len(world.simon.list(table)) == count
+    assert len(await run.state.log.entries(Severity.ERROR, table=log_table)) == 1
+
+    raised = world.run({"cleanup": {"maxRemovalPercent": 25}})
+    outcome = await raised.run_loop("cleanup")
+    assert outcome.ok, outcome.error
+    assert outcome.summary[f"{kind}Removed"] == 21
+    assert len(world.simon.list(table)) == count - 21
+    assert (await held_condition(raised, outcome))[0] == "False"
+
+
+@pytest.mark.parametrize("kind", ["customers", "items"])
+async def test_the_brake_lets_19_percent_through(sqlite_world: World, kind: str) -> None:
+    """S-32: 19 of 100 gone is within the default 20%: all 19 are removed (each confirmed
+    by Visma.net), and CleanupHeld is False."""
+    world = sqlite_world
+    dtos = seed_hundred(world, kind)
+    run = world.run()
+    await masterdata(run)
+    table = simon_table(kind)
+    for dto in dtos[:19]:
+        delete_in_visma(world, kind, dto)
+
+    outcome = await run.run_loop("cleanup")
+
+    assert outcome.ok, outcome.error
+    assert outcome.summary["held"] == {}
+    assert outcome.summary[f"{kind}Removed"] == 19
+    assert len(world.simon.list(table)) == 81
+    assert (await held_condition(run, outcome))[:2] == ("False", "WithinRemovalLimit")
+
+
+# --- rows that cannot be read, records Simon refuses ----------------------------------------
+
+def _rows_can_be_unreadable() -> bool:
+    """Whether the Visma.net client sets an unreadable list row aside as that record's
+    problem (UnreadableRecordError) rather than failing the whole list."""
+    try:
+        wire.customer({"internalId": 1, "metadata": {}})
+    except UnreadableRecordError:
+        return True
+    except Exception:  # noqa: BLE001 - any other failure: not set aside
+        return False
+    return False
+
+
+unreadable_rows = pytest.mark.xfail(
+    not _rows_can_be_unreadable(), strict=True,
+    reason="the Visma.net client does not yet report an unreadable customer row as "
+           "UnreadableRecordError")
+
+
+@unreadable_rows
+async def test_an_unreadable_row_with_its_key_counts_as_still_there(world: World) -> None:
+    """S-32: a customer row whose key can be read but whose number cannot is kept in Simon
+    (it is still in Visma.net); the rest of the scan is judged as usual."""
+    made = seed_company(world)
+    run = world.run()
+    await masterdata(run)
+    bakker = simon_customer(world, made["bakker"])
+    own = world.simon.seed("customer", Name="Eigen klant")
+    key = made["bakker"]["internalId"]
+
+    def unreadable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in row.items() if k != "number"}
+                if row["internalId"] == key else row for row in rows]
+    world.proxy.rewrite(page_rows(CUSTOMERS, 1, unreadable))
+
+    summary = await cleanup(run)
+
+    assert world.simon.get("customer", bakker["Id"]) is not None
+    assert len(world.locations_of(bakker)) == 2
+    assert world.simon.get("customer", own["Id"]) is None
+    assert summary["customersRemoved"] == 1
+
+
+@unreadable_rows
+async def test_an_unreadable_row_without_its_key_removes_no_customer(world: World) -> None:
+    """S-32: a customer row whose key cannot be read could be any customer: the customer
+    scan is incomplete and no customer is removed."""
+    seed_company(world)
+    run = world.run()
+    await masterdata(run)
+    world.simon.seed("customer", Name="Eigen klant")
+
+    world.proxy.rewrite(page_rows(CUSTOMERS, 1, lambda rows: [
+        {k: v for k, v in rows[0].items() if k != "internalId"}, *rows[1:]]))
+
+    await incomplete_scan_removes_nothing(world, run)
+
+
+async def test_a_record_simon_refuses_is_one_entry_and_the_pass_goes_on(
+        sqlite_world: World) -> None:
+    """A deleted item whose removal Simon refuses (400) is one error entry naming it by code
+    and description; the other deleted item is removed and the loop completes."""
+    world = sqlite_world
+    made = seed_company(world)
+    run = world.run()
+    await masterdata(run)
+    world.visma.delete_item("UUR")
+    world.visma.delete_item("KLEIN")
+    world.server.simon.faults.add("status", path=r"/item/delete$", method="POST", status=400,
+                                  nth=1)
+
+    summary = await cleanup(run)
+
+    assert summary["itemsRemoved"] == 1 and summary["failed"] == 1
+    assert simon_item(world, made["klein"]) is None
+    assert simon_item(world, made["uur"]) is not None
+    [error] = await run.state.log.entries(Severity.WARNING, table=LogTable.ITEM)
+    assert error.severity == Severity.ERROR
+    assert error.key == "UUR" and "UUR Arbeid" in error.message and error.action
