@@ -251,11 +251,13 @@ class MasterDataSync:
 
     A record that cannot be read, mapped or written is one error in the integration log,
     named the way users know it, and the pass goes on with the others. The high-water mark
-    still moves past it: it is not written again on every pass (a pass without changes
-    writes nothing, S-13), but as soon as it changes in Visma.net its new modification time
-    is past the mark and it is read, and tried, again. Its link keeps no hash of content
-    that never reached Simon, so that retry writes it. Only what stops every record (an API
-    unreachable after retries, credentials refused) ends the pass, before any mark moves.
+    still moves past it: it is not tried again on every pass (a pass without changes writes
+    nothing, S-13), but as soon as it changes in Visma.net its new modification time is past
+    the mark and it is read, and tried, again. Its link keeps no hash of content that never
+    reached Simon, so that retry writes it. Records the overlap window reads again unchanged
+    are not sent again either: `refused` remembers the content Simon refused (for as long
+    as the TenantRun lives). Only what stops every record (an API unreachable after retries,
+    credentials refused) ends the pass, before any mark moves.
     """
 
     def __init__(
@@ -266,6 +268,7 @@ class MasterDataSync:
         *,
         clock: Clock = utc_now,
         on_progress: ProgressCallback | None = None,
+        refused: dict[str, str] | None = None,
     ) -> None:
         self.visma = visma
         self.simon = simon
@@ -273,6 +276,8 @@ class MasterDataSync:
         self.clock = clock
         self.on_progress = on_progress
         self.result = MasterDataResult()
+        self.refused = {} if refused is None else refused
+        """"<link kind>:<Visma.net key>" -> the hash of the content Simon refused for it."""
         self._writers = asyncio.Semaphore(WRITERS)
 
     async def run(self) -> MasterDataResult:
@@ -361,7 +366,11 @@ class MasterDataSync:
         """One error entry for every Visma.net row of a page that could not be read."""
         noun = "customer" if kind == CUSTOMERS else "item"
         for problem in problems:
+            # The label says "customer 10023 Bakker" ("customer" alone when nothing is
+            # readable); the key is what follows the noun.
             label = shown(problem.label) if problem.label else ""
+            if label.startswith(noun):
+                label = label[len(noun):].strip()
             known = f"{noun} {label}" if label else known_as(
                 None, None, noun=noun, fallback=problem.record_id)
             log.warning("%s: Visma.net %s unreadable: %s", self.state.key, known,
@@ -425,6 +434,10 @@ class MasterDataSync:
             return
         digest = content_hash(record)
         link = links.get(key)
+        refused = f"{LinkKind.CUSTOMER}:{key}"
+        if self.refused.get(refused) == digest:
+            self.result.customers.failed += 1  # refused as it is: the entry is in the log
+            return
         try:
             if link is None or link.content_hash != digest:
                 simon_id = await write_record(self.simon, record,
@@ -434,8 +447,10 @@ class MasterDataSync:
             else:
                 simon_id = link.simon_id
         except RECORD_PROBLEMS as problem:
+            self.refused[refused] = digest
             await self._customer_failed(customer, f"Simon refused {known}: {reason(problem)}")
             return
+        self.refused.pop(refused, None)
         written_locations.extend(
             await self._work_addresses(customer, simon_id, wanted, location_links))
 
@@ -458,6 +473,7 @@ class MasterDataSync:
             link = location_links.get(key)
             location = wanted.get(role)
             name = customer.name + LOCATION_SUFFIX[role]
+            digest: str | None = None
             try:
                 if location is None:
                     if link is not None:
@@ -467,9 +483,14 @@ class MasterDataSync:
                 digest = content_hash(location)
                 if link is not None and link.content_hash == digest:
                     continue
+                if self.refused.get(f"{LinkKind.LOCATION}:{key}") == digest:
+                    self.result.work_addresses_failed += 1
+                    continue
                 simon_id = await write_record(self.simon, location,
                                               link.simon_id if link else None)
             except RECORD_PROBLEMS as problem:
+                if digest is not None:
+                    self.refused[f"{LinkKind.LOCATION}:{key}"] = digest
                 self.result.work_addresses_failed += 1
                 message = (f"Simon refused work address {shown(name)} ({ROLE_WORDS[role]} of "
                            f"{known_as(customer.number, customer.name, noun='customer')}): "
@@ -481,6 +502,8 @@ class MasterDataSync:
                     "again when the customer changes.",
                     dedupe=True)
                 continue
+            assert digest is not None
+            self.refused.pop(f"{LinkKind.LOCATION}:{key}", None)
             updates.append(LinkUpdate(key, simon_id, digest))
             self.result.work_addresses_written += 1
         return updates
@@ -514,16 +537,23 @@ class MasterDataSync:
         async def one(item: InventoryItem) -> None:
             key = str(item.inventory_id)
             known = known_as(item.number, item.description, noun="item", fallback=key)
+            refused = f"{LinkKind.ITEM}:{key}"
+            digest: str | None = None
             try:
                 record = simon_item(item)
                 digest = content_hash(record)
                 link = links.get(key)
                 if link is not None and link.content_hash == digest:
                     return
+                if self.refused.get(refused) == digest:
+                    self.result.items.failed += 1  # refused as it is: the entry is in the log
+                    return
                 async with self._writers:
                     simon_id = await write_record(self.simon, record,
                                                   link.simon_id if link else None)
             except RECORD_PROBLEMS as problem:
+                if digest is not None:
+                    self.refused[refused] = digest
                 self.result.items.failed += 1
                 message = f"Simon refused {known}: {reason(problem)}"
                 log.warning("%s: %s", self.state.key, message)
@@ -532,6 +562,8 @@ class MasterDataSync:
                     "Correct the item in Visma.net; it is sent again when it changes.",
                     dedupe=True)
                 return
+            assert digest is not None
+            self.refused.pop(refused, None)
             written.append(LinkUpdate(key, simon_id, digest))
             self.result.items.written += 1
 

@@ -83,6 +83,9 @@ class TenantRun:
     state: TenantState
     settings: SettingsCheck | None = None
     """The last settings check (S-71); work-order pushes wait while it fails."""
+    refused: dict[str, str] = field(default_factory=dict)
+    """Master-data content Simon refused, so that a record read again unchanged (in the
+    overlap window) is not sent again on every pass; it is when it changes."""
 
     async def activate(self, now: datetime | None = None) -> ActivationOutcome:
         """Record an activation (S-72, S-73), check the settings (S-71), and wipe what the
@@ -159,7 +162,7 @@ class TenantRun:
     async def _masterdata(self) -> LoopOutcome:
         """One master-data pass. One that cannot complete still reports what it did, and for
         a first import how far it got (done of total, S-15)."""
-        sync = MasterDataSync(self.visma, self.simon, self.state)
+        sync = MasterDataSync(self.visma, self.simon, self.state, refused=self.refused)
         try:
             await sync.run()
         except ApiError as error:

@@ -4,20 +4,29 @@ TenantRun built like the CLI's, and the store on SQLite (and PostgreSQL where ma
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from reconcilers.masterdata import OVERLAP, MasterDataSync
 from reconcilers.runner import TenantRun
 from reconcilers.store import LogTable, Severity
-from reconcilers.store.records import parse_timestamp
+from reconcilers.store.records import LogEntry, parse_timestamp
+from reconcilers.text import repaired_text
 from reconcilers.visma.wire import filter_datetime
 from tests.integration.conftest import World
+from tests.test_addresses import HOSTILE
 
 pytestmark = pytest.mark.anyio
+ROOT = Path(__file__).resolve().parents[2]
 
 KERKSTRAAT = {"addressLine1": "Kerkstraat 12 A", "addressLine2": "Achterom",
               "addressLine3": "2e etage", "postalCode": "1011 AB", "city": "Amsterdam",
@@ -473,3 +482,216 @@ async def test_refused_customer_is_an_error_entry_with_an_action(sqlite_world: W
     assert {e.severity for e in at_least_warning} == {Severity.ERROR}
     everything = await run.state.log.entries(Severity.INFO)
     assert {e.severity for e in everything} == {Severity.ERROR, Severity.INFO}
+
+
+# --- one record, one log entry ---------------------------------------------------------------
+
+async def errors_by_key(run: TenantRun) -> dict[tuple[LogTable, str], LogEntry]:
+    entries = await run.state.log.entries(Severity.ERROR, limit=None)
+    found = {(e.table, e.key): e for e in entries}
+    assert len(found) == len(entries), "one record, one entry"
+    return found
+
+
+async def test_broken_records_are_one_error_each_and_the_pass_goes_on(world: World) -> None:
+    """S-80, S-13: a customer whose house number Simon refuses, a customer Simon refuses (its
+    phone), a work address Simon refuses (its street) and an item Simon refuses (its
+    description) each make one error naming the record as users know it, with the action;
+    the other records all arrive, and the pass completes. Fixed in Visma.net, the broken
+    customer is sent at the next pass; the others are not tried again until they change."""
+    good = world.visma.add_customer("10030", "Goed B.V.", address=KERKSTRAAT,
+                                    invoice_address=POSTBUS)
+    house = world.visma.add_customer(
+        "10031", "Huisnummer B.V.",
+        address={**KERKSTRAAT, "addressLine1": "Kerkstraat " + "9" * 60})
+    invoice = world.visma.add_customer(
+        "10032", "Factuur B.V.", address=INDUSTRIEWEG,
+        invoice_address={**POSTBUS, "addressLine1": "Postbus" * 50})
+    world.visma.add_customer("10034", "Telefoon B.V.", address=KERKSTRAAT, phone="0" * 60)
+    later = world.visma.add_customer("10035", "Laatste B.V.", address=INDUSTRIEWEG)
+    world.visma.add_item("UUR", "Arbeid", type="LaborItem")
+    world.visma.add_item("LANG", "Omschrijving " * 30, type="ServiceItem")
+    world.visma.add_item("REIS", "Reistijd", type="LaborItem")
+    run = world.run()
+
+    summary = await masterdata(run)
+
+    assert {c["Number"] for c in world.simon.list("customer")} == {"10030", "10032", "10035"}
+    assert set(world.locations_of(world.simon_customer(internal_id(good)) or {})) == {
+        f"{good['internalId']}/main", f"{good['internalId']}/invoice"}
+    assert set(world.locations_of(world.simon_customer(internal_id(invoice)) or {})) == {
+        f"{invoice['internalId']}/main"}
+    assert world.simon_customer(internal_id(later)) is not None
+    assert sorted(i["Code"] for i in world.simon.list("item")) == ["REIS", "UUR"]
+    assert (summary["customers"]["failed"], summary["items"]["failed"]) == (2, 1)
+    assert summary["workAddressesFailed"] == 1
+
+    errors = await errors_by_key(run)
+    assert set(errors) == {(LogTable.CUSTOMER, "10031"), (LogTable.CUSTOMER, "10034"),
+                           (LogTable.WORK_ADDRESS, "Factuur B.V. (factuuradres)"),
+                           (LogTable.ITEM, "LANG")}
+    assert "Huisnummer B.V." in errors[LogTable.CUSTOMER, "10031"].message
+    assert "HouseNumber" in errors[LogTable.CUSTOMER, "10031"].message
+    assert "Telefoon B.V." in errors[LogTable.CUSTOMER, "10034"].message
+    assert "10032" in errors[LogTable.WORK_ADDRESS, "Factuur B.V. (factuuradres)"].message
+    assert "Omschrijving" in errors[LogTable.ITEM, "LANG"].message
+    assert all(e.action and "Visma.net" in e.action for e in errors.values())
+    assert not any("Simon #" in e.message or "S-" in e.message for e in errors.values())
+
+    # The failed records do not hold the mark back, and what Simon refused is not sent again
+    # as it is: a pass without changes sends nothing to Simon ...
+    world.server.visma.clock.advance(600)
+    writes = world.simon.writes
+    world.simon.stats.reset()
+    assert (await masterdata(run))["simonWrites"] == 0
+    assert world.simon.writes == writes
+    assert world.simon.stats.count("POST") == 0
+    assert len(await run.state.log.entries(Severity.ERROR)) == len(errors)
+    # ... and are read and tried again as soon as they change in Visma.net.
+    world.server.visma.clock.advance(600)
+    world.visma.update_customer("10031", address=KERKSTRAAT)
+    world.visma.update_customer("10032", invoice_address=POSTBUS)
+    again = await masterdata(run)
+    fixed = world.simon_customer(internal_id(house))
+    assert fixed is not None and fixed["HouseNumber"] == "12 A"
+    assert set(world.locations_of(world.simon_customer(internal_id(invoice)) or {})) == {
+        f"{invoice['internalId']}/main", f"{invoice['internalId']}/invoice"}
+    assert again["customers"]["written"] == 1 and again["workAddressesWritten"] == 2
+    assert again["customers"]["failed"] == 1  # 10034, still as Simon refused it: not sent
+    assert world.simon.stats.count("POST") == 3  # the customer and two work addresses
+
+
+async def test_unreadable_visma_rows_are_one_error_each(world: World) -> None:
+    """S-80, S-15: a customer row and an item row Visma.net sends without their key cannot be
+    read; each is one error naming it by number and name (code and description), the other
+    rows of their page arrive, and the first import counts them as done. Repaired in Visma.net,
+    the customer is read and sent at the next pass."""
+    world.visma.add_customer("10040", "Voor B.V.", address=KERKSTRAAT)
+    broken = internal_id(world.visma.add_customer("10041", "Kapot B.V.", address=KERKSTRAAT))
+    world.visma.add_customer("10042", "Na B.V.", address=INDUSTRIEWEG)
+    world.visma.update_customer("10041", internalId=None)  # served without its key
+    world.visma.add_item("UUR", "Arbeid", type="LaborItem")
+    world.visma.add_item("KAPOT", "Kapot artikel", type="ServiceItem")
+    world.visma.update_item("KAPOT", inventoryId=None)
+    world.visma.add_item("REIS", "Reistijd", type="LaborItem")
+    run = world.run()
+
+    summary = await masterdata(run)
+
+    assert sorted(c["Number"] for c in world.simon.list("customer")) == ["10040", "10042"]
+    assert sorted(i["Code"] for i in world.simon.list("item")) == ["REIS", "UUR"]
+    assert summary["customers"]["done"] == summary["customers"]["total"] == 3
+    assert (summary["customers"]["failed"], summary["items"]["failed"]) == (1, 1)
+    errors = list((await errors_by_key(run)).values())
+    [customer] = [e for e in errors if e.table == LogTable.CUSTOMER]
+    [item] = [e for e in errors if e.table == LogTable.ITEM]
+    for entry, words in ((customer, ("10041", "Kapot B.V.")), (item, ("KAPOT", "Kapot artikel"))):
+        assert entry.key.startswith(words[0]) and all(w in entry.message for w in words), entry
+        assert entry.action and "Simon #" not in entry.message
+
+    world.server.visma.clock.advance(600)
+    world.visma.update_customer("10041", internalId=broken)
+    await masterdata(run)
+    assert world.simon_customer(broken) is not None
+
+
+# --- text from outside is data ----------------------------------------------------------------
+
+async def test_lone_surrogates_arrive_as_replacement_characters(sqlite_world: World) -> None:
+    """A lone UTF-16 surrogate (an emoji a .NET API cut in half) in a customer name and an item
+    description reaches Simon as U+FFFD, in the customer, its work address and the item, and
+    the pass completes."""
+    world = sqlite_world
+    dto = world.visma.add_customer("10050", "Loodgieter Lek\ud83d B.V.", address=KERKSTRAAT)
+    world.visma.add_item("PAKKING", "Pakking \udc00 set", type="ServiceItem")
+    run = world.run()
+
+    await masterdata(run)
+
+    customer = world.simon_customer(internal_id(dto))
+    assert customer is not None and customer["Name"] == "Loodgieter Lek\ufffd B.V."
+    [location] = world.locations_of(customer).values()
+    assert location["Name"] == "Loodgieter Lek\ufffd B.V."
+    [item] = world.simon.list("item")
+    assert item["Description"] == "Pakking \ufffd set"
+    assert await run.state.log.entries(Severity.WARNING) == []
+
+
+async def test_hostile_text_as_names_addresses_and_descriptions(world: World) -> None:
+    """Every string of the hostile-text data set as a customer name, in its address lines
+    (alone and before a house number) and as an item description: the pass completes; each
+    record arrives in Simon with the text as sent (lone surrogates as U+FFFD), or, where Simon
+    refuses it (no name, longer than Simon holds), is one error naming it."""
+    customers, items = {}, {}
+    for n, (case, text) in enumerate(HOSTILE.items()):
+        customers[case] = world.visma.add_customer(
+            f"H{n:03d}", text,
+            address={"addressLine1": text, "addressLine2": text, "postalCode": "1011 AB",
+                     "city": "Amsterdam", "country": "NL"},
+            invoice_address={"addressLine1": f"{text} 12 A", "addressLine3": text,
+                             "postalCode": "1000 AA", "city": "Amsterdam", "country": "NL"})
+        items[case] = world.visma.add_item(f"H{n:03d}", text, type="ServiceItem")
+    run = world.run()
+
+    summary = await masterdata(run)
+
+    refused_customers = {"only whitespace", "empty string", "very long (10,000 characters)"}
+    refused_items = {"very long (10,000 characters)"}
+    errors = await errors_by_key(run)
+    assert set(errors) == (
+        {(LogTable.CUSTOMER, customers[c]["number"]) for c in refused_customers}
+        | {(LogTable.ITEM, items[c]["inventoryNumber"]) for c in refused_items})
+    assert summary["customers"]["failed"] == len(refused_customers)
+    for case, text in HOSTILE.items():
+        customer = world.simon_customer(internal_id(customers[case]))
+        item = world.simon.by_ext_key("item", str(items[case]["inventoryId"]))
+        if case in refused_customers:
+            assert customer is None
+        else:
+            assert customer is not None and customer["Name"] == repaired_text(text), case
+            assert len(world.locations_of(customer)) == 2, case
+        if case in refused_items:
+            assert item is None
+        else:
+            assert item is not None and item["Description"] == repaired_text(text), case
+    assert (await masterdata(run))["simonWrites"] == 0  # and nothing differs the next time
+
+
+# --- S-15 an interrupted first import reports its progress ------------------------------------
+
+async def test_interrupted_first_import_summary_shows_progress(world: World,
+                                                              tmp_path: Path) -> None:
+    """S-15: `simon-visma run --once --loop masterdata --json` on a first import that Visma.net
+    stops on page 2 (a 500 on every attempt) exits 1 and prints a summary with ok false, the
+    error, and how far the customers got: done of total."""
+    world.server.visma.max_page_size = 100
+    for code in ("UUR", "REIS", "VOORRIJ"):  # what the tenant's settings name: they are valid
+        world.visma.add_item(code, code.title(), type="LaborItem")
+    for n in range(250):
+        world.visma.add_customer(None, f"Klant {n:03d}", address=KERKSTRAAT)
+    for nth in range(2, 40):  # page 2, on every attempt there will be
+        world.server.visma.faults.add("status", path=r"^/v1/customer$", method="GET",
+                                      status=500, nth=nth)
+    tenant, secrets = world.manifests()
+    (tmp_path / "tenant.yaml").write_text(yaml.safe_dump(tenant))
+    (tmp_path / "secrets.yaml").write_text(yaml.safe_dump_all(secrets))
+    env = {k: v for k, v in os.environ.items() if k != "SIMON_VISMA_DATABASE_URL"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "reconcilers.cli", "run", "--tenant", "tenant.yaml",
+        "--secrets", "secrets.yaml", "--database", f"sqlite:///{tmp_path / 'state.db'}",
+        "--once", "--loop", "masterdata", "--json",
+        cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 300)
+
+    assert process.returncode == 1, stderr.decode()
+    [line] = stdout.decode().splitlines()
+    summary = json.loads(line)
+    assert summary["settings"]["valid"] is True
+    outcome = summary["loops"]["masterdata"]
+    assert outcome["ok"] is False and "500" in outcome["error"]
+    customers = outcome["customers"]
+    assert customers["first_import"] is True
+    assert (customers["done"], customers["total"]) == (100, 250)
+    assert len(world.simon.list("customer")) == 100
