@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from emulators.visma import DEFAULT_CLIENT_SECRET
-from reconcilers.store import ActivationEvent
+from reconcilers.store import ActivationEvent, LogTable, Severity
 from tests.integration.conftest import World
 
 pytestmark = pytest.mark.anyio
@@ -169,6 +169,46 @@ async def test_reactivation_wipe_of_work_addresses_brings_them_back(
     assert sorted(loc["ExtKey"].split("/")[1] for loc in world.simon.list("location")) == [
         "invoice", "main", "main"]
     assert {c["Id"]: c["Modified"] for c in world.simon.list("customer")} == customers
+
+
+async def test_wipe_names_what_it_keeps_as_users_know_it(sqlite_world: World) -> None:
+    """S-72, S-32, S-80: what the wipe cannot remove (an open work order uses it) is one
+    warning each, naming it as users know it: a customer by number and name, else by name,
+    else by ExtKey, else "a record without number"; an item by code and description; a work
+    address by name. Never by Simon's own Id."""
+    world = sqlite_world
+    seed_settings(world)
+    known = world.simon.seed("customer", Number="K-1", Name="Oude klant 1")
+    named = world.simon.seed("customer", Name="Klant zonder nummer")
+    keyed = world.simon.seed("customer", Name="Wordt leeg", ExtKey="oud-2")
+    nameless = world.simon.seed("customer", Name="Ook leeg")
+    for customer in (keyed, nameless):  # Simon sends these without a name
+        world.simon.store.set_raw("customer", customer["Id"], "Name", None)
+    item = world.simon.seed("item", Code="OUD1", Description="Oud artikel")
+    for n, customer in enumerate((known, named, keyed, nameless)):
+        location = world.simon.seed("location", Name=f"Werkadres {n}",
+                                    CustomerId=customer["Id"])
+        order = world.simon.seed("workorder", LocationId=location["Id"],
+                                 CustomerId=customer["Id"], Description="Lekkage")
+    world.simon.seed("useditem", WorkOrderId=order["Id"], ItemId=item["Id"], Quantity=1)
+    run = world.run()
+
+    outcome = await run.activate()
+
+    assert outcome.wiped == {"WorkAddresses": 0, "Customers": 0, "Items": 0}
+    warnings = {(w.table, w.key): w for w in await run.state.log.entries(Severity.WARNING)}
+    assert set(warnings) == {
+        (LogTable.CUSTOMER, "K-1"), (LogTable.CUSTOMER, "Klant zonder nummer"),
+        (LogTable.CUSTOMER, "oud-2"), (LogTable.CUSTOMER, "a record without number"),
+        (LogTable.ITEM, "OUD1"),
+        *((LogTable.WORK_ADDRESS, f"Werkadres {n}") for n in range(4))}
+    assert "customer K-1 (Oude klant 1)" in warnings[LogTable.CUSTOMER, "K-1"].message
+    assert "item OUD1 (Oud artikel)" in warnings[LogTable.ITEM, "OUD1"].message
+    ids = {str(r["Id"]) for r in world.simon.list("customer") + world.simon.list("item")
+           + world.simon.list("location")}
+    for entry in warnings.values():
+        assert "open work order" in entry.message and entry.action
+        assert "Simon #" not in entry.message and entry.key not in ids
 
 
 # --- S-71 settings check ----------------------------------------------------------------------
