@@ -155,19 +155,17 @@ class VismaClient(ApiClient):
             if not isinstance(rows, list):
                 raise ApiError(self.api_name, f"{path} answered no list", method="GET",
                                path=path)
-            meta = rows[0].get("metadata", {}) if rows else {}
-            total = meta.get("totalCount")
-            effective = min(size, int(meta.get("maxPageSize") or size))
+            total, max_page_size = _page_metadata(rows)
+            effective = min(size, max_page_size or size)
             last = (not rows or len(rows) < effective
-                    or (total is not None and number * effective >= int(total)))
+                    or (total is not None and number * effective >= total))
             items, unreadable = [], []
             for row in rows:
                 try:
                     items.append(convert(row))
                 except UnreadableRecordError as problem:
                     unreadable.append(problem)
-            return Page(items, number, int(total) if total is not None else None, last,
-                        unreadable)
+            return Page(items, number, total, last, unreadable)
 
         return Pages(fetch, start_page)
 
@@ -218,8 +216,18 @@ class VismaClient(ApiClient):
         return wire.inventory_item(found[0]) if found else None
 
     async def warehouses(self) -> list[Warehouse]:
+        """The warehouses; a row without a usable id is left out (nothing can refer to it)."""
         rows = await self._get_json(f"{self.api_url}/v1/warehouse")
-        return [wire.warehouse(row) for row in rows]
+        if not isinstance(rows, list):
+            raise ApiError(self.api_name, "/v1/warehouse answered no list", method="GET",
+                           path="/v1/warehouse")
+        found = []
+        for row in rows:
+            try:
+                found.append(wire.warehouse(row))
+            except UnreadableRecordError:
+                continue
+        return found
 
     async def warehouse(self, warehouse_id: str) -> Warehouse | None:
         found = await self._get_optional(
@@ -257,9 +265,19 @@ class VismaClient(ApiClient):
         async def fetch(index: int) -> Page[SalesOrderSummary]:
             body = await self._get_json(self.sales_order_url + path,
                                         [*params, ("pageIndex", str(index))])
-            rows = body.get("value") or []
-            return Page([wire.sales_order_summary(r) for r in rows], index,
-                        body.get("totalCount"), not body.get("nextPage") or not rows)
+            rows = body.get("value") if isinstance(body, dict) else None
+            if not isinstance(rows, list):
+                rows = []
+            items, unreadable = [], []
+            for row in rows:
+                try:
+                    items.append(wire.sales_order_summary(row))
+                except UnreadableRecordError as problem:
+                    unreadable.append(problem)
+            total = body.get("totalCount") if isinstance(body, dict) else None
+            more = isinstance(body, dict) and bool(body.get("nextPage"))
+            return Page(items, index, wire.whole_number(total), not more or not rows,
+                        unreadable)
 
         return Pages(fetch, start_page)
 
@@ -287,9 +305,12 @@ class VismaClient(ApiClient):
         index = 0
         while True:
             body = await self._get_json(url, [("pageSize", "1000"), ("pageIndex", str(index))])
-            rows = body.get("value") or []
-            lines += [wire.sales_order_line(r) for r in rows]
-            if not body.get("nextPage") or not rows:
+            rows = body.get("value") if isinstance(body, dict) else None
+            if not isinstance(rows, list):
+                rows = []
+            # A line that cannot be read makes the order's lines unreadable: none is dropped.
+            lines += [wire.sales_order_line(r, f"{order_type} {order_id}") for r in rows]
+            if not (isinstance(body, dict) and body.get("nextPage")) or not rows:
                 return lines
             index += 1
 
@@ -347,6 +368,16 @@ class VismaClient(ApiClient):
         response = await self._request(
             "GET", f"{self.api_url}/v1/attachment/{_segment(attachment_id)}")
         return response.content
+
+
+def _page_metadata(rows: list[Any]) -> tuple[int | None, int | None]:
+    """`totalCount` and `maxPageSize` of an ERP page, from the first row that carries them."""
+    for row in rows:
+        meta = row.get("metadata") if isinstance(row, dict) else None
+        if isinstance(meta, dict):
+            size = wire.whole_number(meta.get("maxPageSize"))
+            return wire.whole_number(meta.get("totalCount")), size if size and size > 0 else None
+    return None, None
 
 
 def _segment(value: str) -> str:

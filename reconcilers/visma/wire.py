@@ -3,15 +3,16 @@ error bodies. The only module that knows Visma.net's field names."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from reconcilers.http import ApiError, error_class
-from reconcilers.text import read_json
+from reconcilers.http import ApiError, UnreadableRecordError, error_class
+from reconcilers.text import quoted, read_json
 from reconcilers.visma.models import (
     Address,
     Attachment,
@@ -30,6 +31,8 @@ from reconcilers.visma.models import (
 )
 
 API_NAME = "visma.net"
+READ_API = "Visma.net"
+"""How an unreadable record names the API it came from."""
 
 
 # --- dates -------------------------------------------------------------------------------
@@ -42,25 +45,112 @@ def filter_datetime(moment: datetime) -> str:
 
 
 def parse_datetime(value: Any) -> datetime | None:
-    """A returned date-time, with or without offset (without: UTC)."""
-    if not isinstance(value, str) or not value:
+    """A returned date-time in any of the forms Visma.net sends: with or without an offset
+    (without: UTC), with or without fractions (up to .NET's seven digits), `T` or a space
+    between date and time, or a date alone (midnight UTC). None when it is no date."""
+    if not isinstance(value, str):
         return None
-    text = value.strip().replace("Z", "+00:00")
+    text = value.strip()
+    if not 10 <= len(text) <= 40:
+        return None
+    if text[-1:] in ("Z", "z"):
+        text = text[:-1] + "+00:00"
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
+_NUMBER_TEXT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,4})?")
+
+
 def _decimal(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, bool):
+    """A number sent as a JSON number or a numeric string; None for anything else."""
+    if isinstance(value, bool):
         return None
-    return Decimal(str(value))
+    if isinstance(value, int | float | Decimal):
+        value = str(value)
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if len(text) > 64 or not _NUMBER_TEXT.fullmatch(text):
+        return None
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def _int(value: Any) -> int | None:
+    """A whole number (an id, a line number) sent as a number or a numeric string."""
+    number = _decimal(value)
+    if number is None or number != number.to_integral_value() or abs(number) >= 2 ** 63:
+        return None
+    return int(number)
+
+
+def whole_number(value: Any) -> int | None:
+    """A count or size from an answer (`totalCount`, `maxPageSize`), None if unreadable."""
+    return _int(value)
+
+
+def _text(value: Any) -> str | None:
+    """Text; numbers (ids sent as numbers) as their digits; None for anything else."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, Decimal | float) and _int(value) is not None:
+        return str(_int(value))
+    return None
+
+
+def _key(value: Any) -> str | None:
+    """A key or number of a record: non-empty text without surrounding blanks."""
+    text = _text(value)
+    text = text.strip() if text is not None else None
+    return text or None
+
+
+def _bool(value: Any, default: bool = False) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return default
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _number(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
+
+
+def _unreadable(table: str, record_id: object, problems: list[str], label: str
+                ) -> UnreadableRecordError:
+    return UnreadableRecordError(api=READ_API, table=table, record_id=record_id,
+                                 problems=problems, label=label)
+
+
+def _why(dto: dict[str, Any], name: str, what: str) -> str:
+    """A problem in plain words: `internalId is missing`, `number 'x' is not ...`."""
+    if dto.get(name) is None:
+        return f"{name} is missing"
+    return f"{name} {quoted(dto[name])} is not {what}"
+
+
+def _label(kind: str, *parts: str | None) -> str:
+    return " ".join([kind, *(p for p in parts if p)])
+
+
+def _record(dto: Any, table: str) -> dict[str, Any]:
+    if not isinstance(dto, dict):
+        raise _unreadable(table, None, [f"the {table} is not a JSON object"], table)
+    return dto
 
 
 # --- reading -----------------------------------------------------------------------------
@@ -70,13 +160,13 @@ def address(dto: Any) -> Address | None:
         return None
     country = dto.get("country")
     return Address(
-        address_id=dto.get("addressId"),
-        line1=dto.get("addressLine1"),
-        line2=dto.get("addressLine2"),
-        line3=dto.get("addressLine3"),
-        postal_code=dto.get("postalCode"),
-        city=dto.get("city"),
-        country=country.get("id") if isinstance(country, dict) else None,
+        address_id=_int(dto.get("addressId")),
+        line1=_text(dto.get("addressLine1")),
+        line2=_text(dto.get("addressLine2")),
+        line3=_text(dto.get("addressLine3")),
+        postal_code=_text(dto.get("postalCode")),
+        city=_text(dto.get("city")),
+        country=_text(country.get("id")) if isinstance(country, dict) else _text(country),
     )
 
 
@@ -84,18 +174,31 @@ def contact(dto: Any) -> Contact | None:
     if not isinstance(dto, dict):
         return None
     return Contact(
-        contact_id=dto.get("contactId"), name=dto.get("name"), attention=dto.get("attention"),
-        email=dto.get("email"), phone1=dto.get("phone1"), phone2=dto.get("phone2"),
-        web=dto.get("web"),
+        contact_id=_int(dto.get("contactId")), name=_text(dto.get("name")),
+        attention=_text(dto.get("attention")), email=_text(dto.get("email")),
+        phone1=_text(dto.get("phone1")), phone2=_text(dto.get("phone2")),
+        web=_text(dto.get("web")),
     )
 
 
-def customer(dto: dict[str, Any]) -> Customer:
+def customer(dto: Any) -> Customer:
+    """A CustomerDto; needs a usable `internalId` (the key) and `number`."""
+    dto = _record(dto, "customer")
+    internal_id, number = _int(dto.get("internalId")), _key(dto.get("number"))
+    name = _text(dto.get("name")) or ""
+    problems = []
+    if internal_id is None:
+        problems.append(_why(dto, "internalId", "a number"))
+    if number is None:
+        problems.append(_why(dto, "number", "a customer number"))
+    if internal_id is None or number is None:
+        raise _unreadable("customer", internal_id, problems,
+                          _label("customer", number, name.strip()))
     return Customer(
-        internal_id=dto["internalId"],
-        number=dto["number"],
-        name=dto.get("name") or "",
-        status=dto.get("status") or "Active",
+        internal_id=internal_id,
+        number=number,
+        name=name,
+        status=_key(dto.get("status")) or "Active",
         main_address=address(dto.get("mainAddress")),
         main_contact=contact(dto.get("mainContact")),
         invoice_address=address(dto.get("invoiceAddress")),
@@ -107,59 +210,119 @@ def customer(dto: dict[str, Any]) -> Customer:
     )
 
 
-def inventory_item(dto: dict[str, Any]) -> InventoryItem:
+def inventory_item(dto: Any) -> InventoryItem:
+    """An InventoryDto; needs a usable `inventoryId` (the key) and `inventoryNumber`."""
+    dto = _record(dto, "item")
+    inventory_id, number = _int(dto.get("inventoryId")), _key(dto.get("inventoryNumber"))
+    description = _text(dto.get("description")) or ""
+    problems = []
+    if inventory_id is None:
+        problems.append(_why(dto, "inventoryId", "a number"))
+    if number is None:
+        problems.append(_why(dto, "inventoryNumber", "an item number"))
+    if inventory_id is None or number is None:
+        raise _unreadable("item", inventory_id, problems,
+                          _label("item", number, description.strip()))
     return InventoryItem(
-        inventory_id=dto["inventoryId"],
-        number=dto["inventoryNumber"],
-        description=dto.get("description") or "",
-        status=dto.get("status") or "Active",
-        type=dto.get("type") or "NonStockItem",
-        stock_item=bool(dto.get("stockItem")),
+        inventory_id=inventory_id,
+        number=number,
+        description=description,
+        status=_key(dto.get("status")) or "Active",
+        type=_key(dto.get("type")) or "NonStockItem",
+        stock_item=_bool(dto.get("stockItem")),
         default_price=_decimal(dto.get("defaultPrice")),
-        base_unit=dto.get("baseUnit"),
-        sales_unit=dto.get("salesUnit"),
+        base_unit=_key(dto.get("baseUnit")),
+        sales_unit=_key(dto.get("salesUnit")),
         last_modified=parse_datetime(dto.get("lastModifiedDateTime")),
     )
 
 
-def warehouse(dto: dict[str, Any]) -> Warehouse:
-    return Warehouse(warehouse_id=dto["warehouseID"], description=dto.get("description") or "",
-                     active=bool(dto.get("active", True)))
+def warehouse(dto: Any) -> Warehouse:
+    dto = _record(dto, "warehouse")
+    warehouse_id = _key(dto.get("warehouseID"))
+    description = _text(dto.get("description")) or ""
+    if warehouse_id is None:
+        raise _unreadable("warehouse", None, [
+            _why(dto, "warehouseID", "a warehouse id")],
+            _label("warehouse", description.strip()))
+    return Warehouse(warehouse_id=warehouse_id, description=description,
+                     active=_bool(dto.get("active"), True))
 
 
-def sales_order_type(dto: dict[str, Any]) -> SalesOrderType:
-    return SalesOrderType(order_type=dto["orderType"], description=dto.get("description") or "",
-                          active=bool(dto.get("active", True)), behavior=dto.get("behavior"))
+def sales_order_type(dto: Any) -> SalesOrderType:
+    dto = _record(dto, "order type")
+    order_type = _key(dto.get("orderType"))
+    description = _text(dto.get("description")) or ""
+    if order_type is None:
+        raise _unreadable("order type", None, [
+            _why(dto, "orderType", "an order type")],
+            _label("order type", description.strip()))
+    return SalesOrderType(order_type=order_type, description=description,
+                          active=_bool(dto.get("active"), True),
+                          behavior=_key(dto.get("behavior")))
 
 
-def sales_order_summary(dto: dict[str, Any]) -> SalesOrderSummary:
+def _order_key(dto: dict[str, Any], table: str) -> tuple[str, str]:
+    order_type, order_id = _key(dto.get("type")), _key(dto.get("orderId"))
+    if order_type is None or order_id is None:
+        problems = []
+        if order_type is None:
+            problems.append(_why(dto, "type", "an order type"))
+        if order_id is None:
+            problems.append(_why(dto, "orderId", "an order number"))
+        raise _unreadable(table, f"{order_type} {order_id}" if order_id else None, problems,
+                          _label(table, order_type, order_id))
+    return order_type, order_id
+
+
+def sales_order_summary(dto: Any) -> SalesOrderSummary:
+    """A SalesOrderListDto row; needs `type` and `orderId`."""
+    dto = _record(dto, "sales order")
+    order_type, order_id = _order_key(dto, "sales order")
+    status = dto.get("status")
     return SalesOrderSummary(
-        order_type=dto["type"], order_id=dto["orderId"], status=dto.get("status"),
-        date=parse_datetime(dto.get("date")), customer_number=dto.get("customerId"),
-        customer_name=dto.get("customerName"), marker=dto.get("customerOrder"),
-        reference=dto.get("customerRefNo"), description=dto.get("description"),
+        order_type=order_type, order_id=order_id,
+        status=_text(_object(status).get("description")) if isinstance(status, dict)
+        else _text(status),
+        date=parse_datetime(dto.get("date")), customer_number=_key(dto.get("customerId")),
+        customer_name=_text(dto.get("customerName")), marker=_text(dto.get("customerOrder")),
+        reference=_text(dto.get("customerRefNo")), description=_text(dto.get("description")),
         total=_decimal(dto.get("orderTotal")),
         last_modified=parse_datetime(dto.get("lastModified")),
     )
 
 
 def attachments(items: Any) -> tuple[Attachment, ...]:
-    return tuple(Attachment(id=a["id"], name=a.get("name"), revision=a.get("revision"))
-                 for a in items or () if isinstance(a, dict) and a.get("id"))
+    """The readable entries of an `attachments` list (one without an id is left out)."""
+    if not isinstance(items, list):
+        return ()
+    found = []
+    for item in items:
+        if isinstance(item, dict) and _key(item.get("id")):
+            found.append(Attachment(id=_key(item.get("id")) or "", name=_text(item.get("name")),
+                                    revision=_int(item.get("revision"))))
+    return tuple(found)
 
 
-def sales_order(dto: dict[str, Any], etag: str | None) -> SalesOrder:
-    customer_dto = dto.get("customer") or {}
-    status = dto.get("status") or {}
-    totals = dto.get("totals") or {}
+def sales_order(dto: Any, etag: str | None) -> SalesOrder:
+    """A SalesOrderDto (single GET); needs `type` and `orderId`."""
+    dto = _record(dto, "sales order")
+    order_type, order_id = _order_key(dto, "sales order")
+    customer_dto = _object(dto.get("customer"))
+    status = dto.get("status")
+    status_dto = _object(status)
+    totals = _object(dto.get("totals"))
     return SalesOrder(
-        order_type=dto["type"], order_id=dto["orderId"],
-        status=status.get("description"), on_hold=bool(status.get("hold")),
+        order_type=order_type, order_id=order_id,
+        status=_text(status_dto.get("description")) if isinstance(status, dict)
+        else _text(status),
+        on_hold=_bool(status_dto.get("hold")),
         date=parse_datetime(dto.get("date")),
-        customer_number=customer_dto.get("id"), customer_name=customer_dto.get("name"),
-        customer_internal_id=customer_dto.get("internalId"),
-        marker=customer_dto.get("order"), reference=customer_dto.get("refNo"),
-        description=dto.get("description"), note=dto.get("note"),
+        customer_number=_key(customer_dto.get("id")),
+        customer_name=_text(customer_dto.get("name")),
+        customer_internal_id=_int(customer_dto.get("internalId")),
+        marker=_text(customer_dto.get("order")), reference=_text(customer_dto.get("refNo")),
+        description=_text(dto.get("description")), note=_text(dto.get("note")),
         total=_decimal(totals.get("orderTotal")),
         last_modified=parse_datetime(dto.get("lastModified")),
         attachments=attachments(dto.get("attachments")),
@@ -167,33 +330,62 @@ def sales_order(dto: dict[str, Any], etag: str | None) -> SalesOrder:
     )
 
 
-def sales_order_line(dto: dict[str, Any]) -> SalesOrderLine:
-    inventory = dto.get("inventory") or {}
+def sales_order_line(dto: Any, order: str | None = None) -> SalesOrderLine:
+    """A SalesOrderLineDto; needs a usable `lineId`. `order` ("SO 000223") names the order
+    in a problem."""
+    table = "sales order line"
+    dto = _record(dto, table)
+    line_id = _int(dto.get("lineId"))
+    inventory = dto.get("inventory")
+    item_number = (_key(inventory.get("id")) if isinstance(inventory, dict)
+                   else _key(inventory))
+    if line_id is None:
+        raise _unreadable(table, None, [_why(dto, "lineId", "a number")],
+                          _label(f"sales order {order} line" if order else "sales order line",
+                                 item_number))
     return SalesOrderLine(
-        line_id=dto["lineId"], item_number=inventory.get("id"),
-        description=dto.get("description"), quantity=_decimal(dto.get("quantity")),
-        unit_price=_decimal(dto.get("unitPrice")), unit=dto.get("unitOfMeasure"),
-        warehouse_id=dto.get("warehouseId"), note=dto.get("note"),
-        manual_price=bool(dto.get("hasManualPrice")),
+        line_id=line_id, item_number=item_number,
+        description=_text(dto.get("description")), quantity=_decimal(dto.get("quantity")),
+        unit_price=_decimal(dto.get("unitPrice")), unit=_key(dto.get("unitOfMeasure")),
+        warehouse_id=_key(dto.get("warehouseId")), note=_text(dto.get("note")),
+        manual_price=_bool(dto.get("hasManualPrice")),
     )
 
 
-def customer_invoice(dto: dict[str, Any]) -> CustomerInvoice:
+def customer_invoice(dto: Any) -> CustomerInvoice:
+    """A CustomerInvoiceDto; needs `referenceNumber`."""
+    dto = _record(dto, "customer invoice")
+    reference_number = _key(dto.get("referenceNumber"))
+    customer_dto = dto.get("customer")
+    customer_number = (_key(customer_dto.get("number")) if isinstance(customer_dto, dict)
+                       else _key(customer_dto))
+    if reference_number is None:
+        raise _unreadable("customer invoice", None, [
+            _why(dto, "referenceNumber", "an invoice number")],
+            _label("customer invoice", "for customer " + customer_number
+                   if customer_number else None))
+    lines = []
+    for line in dto.get("invoiceLines") if isinstance(dto.get("invoiceLines"), list) else ():
+        if not isinstance(line, dict):
+            continue
+        inventory = line.get("inventoryNumber")
+        lines.append(CustomerInvoiceLine(
+            line_number=_int(line.get("lineNumber")),
+            item_number=(_key(inventory.get("number")) if isinstance(inventory, dict)
+                         else _key(inventory)),
+            description=_text(line.get("description")),
+            quantity=_decimal(line.get("quantity")),
+            unit_price=_decimal(line.get("unitPriceInCurrency")),
+        ))
     return CustomerInvoice(
-        reference_number=dto["referenceNumber"],
-        customer_number=(dto.get("customer") or {}).get("number"),
-        status=dto.get("status"), reference=dto.get("customerRefNumber"),
-        external_reference=dto.get("externalReference"), invoice_text=dto.get("invoiceText"),
-        note=dto.get("note"), document_date=parse_datetime(dto.get("documentDate")),
+        reference_number=reference_number,
+        customer_number=customer_number,
+        status=_key(dto.get("status")), reference=_text(dto.get("customerRefNumber")),
+        external_reference=_text(dto.get("externalReference")),
+        invoice_text=_text(dto.get("invoiceText")),
+        note=_text(dto.get("note")), document_date=parse_datetime(dto.get("documentDate")),
         amount=_decimal(dto.get("amount")),
-        lines=tuple(
-            CustomerInvoiceLine(
-                line_number=line.get("lineNumber"), item_number=line.get("inventoryNumber"),
-                description=line.get("description"), quantity=_decimal(line.get("quantity")),
-                unit_price=_decimal(line.get("unitPriceInCurrency")),
-            )
-            for line in dto.get("invoiceLines") or ()
-        ),
+        lines=tuple(lines),
         attachments=attachments(dto.get("attachments")),
         last_modified=parse_datetime(dto.get("lastModifiedDateTime")),
     )
