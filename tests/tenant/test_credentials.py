@@ -247,3 +247,32 @@ def test_resolve_errors_hold_no_values(tenant: Tenant) -> None:
             resolve(tenant, secrets)
         assert_no_secret(str(caught.value))
         assert_no_secret(repr(caught.value))
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        pytest.param(b"x" * (1024 * 1024 + 1), "larger than 1 MiB", id="huge"),
+        pytest.param(b"\x00\x01binary", "a binary file, not YAML text", id="binary"),
+        pytest.param(
+            b"a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+            + b"".join(f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 10)}]\n".encode()
+                       for n in range(1, 10)),
+            "once its aliases (*name) are expanded", id="alias-bomb"),
+        pytest.param(b"stringData: " + b"[" * 200 + b"]" * 200, "nested more than 64 levels",
+                     id="deep"),
+    ],
+)
+def test_secrets_files_out_of_bounds(tmp_path: Path, content: bytes, expected: str) -> None:
+    """The secrets file is read with the tenant file's bounds: 1 MiB, text, bounded nesting
+    and alias expansion; one line each, never a value."""
+    path = tmp_path / "secrets.yaml"
+    path.write_bytes(content)
+    with pytest.raises(SecretsFileError) as caught:
+        load_secrets_file(path)
+    assert expected in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_device_is_not_read_as_secrets_file() -> None:
+    with pytest.raises(SecretsFileError, match="not a regular file"):
+        load_secrets_file("/dev/zero")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ import yaml
 
 from reconcilers.tenant import (
     API_VERSION,
+    DURATION_MAX,
+    DURATION_MIN,
     Attachments,
     Condition,
     ConditionStatus,
@@ -21,6 +24,7 @@ from reconcilers.tenant import (
     Note,
     PdfSource,
     RecentError,
+    Schedule,
     Tenant,
     TenantFileError,
     TenantSpecError,
@@ -204,6 +208,58 @@ def test_tenant_file_errors(tmp_path: Path, content: str | None, expected: str) 
     assert expected in str(caught.value)
     assert str(path) in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+BOMB = "".join(
+    [f"  a0: &a0 [{', '.join(['lol'] * 10)}]\n"]
+    + [f"  a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 10)}]\n" for n in range(1, 10)]
+)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        pytest.param(b"\x00\x01\x02binary", "a binary file, not YAML text", id="binary"),
+        pytest.param("naam: caf\xe9\n".encode("latin-1"), "not a UTF-8 text file", id="latin-1"),
+        pytest.param(b"# padding\n" * 110_000, "larger than 1 MiB", id="huge"),
+        pytest.param(f"apiVersion: {API_VERSION}\nkind: VismaIntegration\nspec:\n{BOMB}"
+                     "  bomb: *a9\n".encode(), "once its aliases (*name) are expanded",
+                     id="alias-bomb"),
+        pytest.param(b"a: &a [*a]\n", "once its aliases (*name) are expanded",
+                     id="recursive-alias"),
+        pytest.param(b"spec: " + b"[" * 300 + b"]" * 300, "nested more than 64 levels deep",
+                     id="deep"),
+    ],
+)
+def test_tenant_files_out_of_bounds(tmp_path: Path, content: bytes, expected: str) -> None:
+    """A tenant file is read only up to 1 MiB, as text, with bounded nesting and no alias
+    blow-up: each of these is one line, quickly, and in little memory."""
+    path = tmp_path / "tenant.yaml"
+    path.write_bytes(content)
+    with pytest.raises(TenantFileError) as caught:
+        load_tenant(path)
+    assert expected in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_device_or_fifo_is_not_read(tmp_path: Path) -> None:
+    """/dev/zero would never end and a FIFO nobody writes to would block: both are refused
+    before anything is read."""
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    for path in (Path("/dev/zero"), fifo):
+        with pytest.raises(TenantFileError, match="not a regular file"):
+            load_tenant(path)
+
+
+def test_aliases_within_bounds_still_work(tmp_path: Path) -> None:
+    """An anchor reused a few times (a shared Secret name) is ordinary YAML and stays
+    allowed."""
+    body = minimal_body()
+    path = tmp_path / "tenant.yaml"
+    text = yaml.safe_dump(body)  # keys sorted: simon before visma
+    text = text.replace("name: acme-simon", "name: &secret acme-simon")
+    path.write_text(text.replace("name: acme-visma", "name: *secret"))
+    assert load_tenant(path).spec.visma.credentials_secret_ref.name == "acme-simon"
 
 
 def test_two_tenants_in_one_file(tmp_path: Path) -> None:
@@ -413,6 +469,42 @@ def test_durations(text: str, value: timedelta, canonical: str) -> None:
     assert parse_duration(text) == value
     assert format_duration(value) == canonical
     assert parse_duration(format_duration(value)) == value
+
+
+@pytest.mark.parametrize(
+    ("duration", "expected"),
+    [
+        ("99999999999999h", "must be at most 168h (7 days), not '99999999999999h'"),
+        ("999999999h", "must be at most 168h (7 days), not '999999999h'"),
+        ("9" * 31 + "h", "must be at most 168h (7 days)"),
+        ("168h0.001s", "must be at most 168h (7 days)"),
+        ("1ms", "must be at least 1s, not '1ms'"),
+        ("999ms", "must be at least 1s, not '999ms'"),
+        ("0.0001ms", "must be longer than zero"),
+        ("-5m", "'-5m' is not a duration"),
+        ("5x", "'5x' is not a duration"),
+    ],
+)
+def test_schedule_durations_are_bounded(duration: str, expected: str) -> None:
+    """A schedule interval is 1s .. 7 days: out of range is one line naming the field (and
+    never an OverflowError, however many digits)."""
+    body = minimal_body()
+    body["spec"]["schedule"] = {"cleanup": duration}
+    message = str(refused(body))
+    assert message.startswith("spec.schedule.cleanup: ") and expected in message
+
+
+@pytest.mark.parametrize("value", [DURATION_MIN, DURATION_MAX, timedelta(hours=48)])
+def test_schedule_bounds_themselves_are_allowed(value: timedelta) -> None:
+    body = minimal_body()
+    body["spec"]["schedule"] = {"orders": format_duration(value)}
+    assert tenant_from_body(body).spec.schedule.orders == value
+
+
+def test_a_too_long_timedelta_is_refused_too() -> None:
+    """Python callers pass timedeltas: the same bounds hold."""
+    with pytest.raises(ValueError, match="must be at most 168h"):
+        Schedule(orders=timedelta(days=8))
 
 
 @pytest.mark.parametrize("text", ["", "30", "30 s", "1d", "-5s", "s", "1.s", "5us", "0s", "0m0s"])
