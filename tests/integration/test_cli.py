@@ -5,6 +5,7 @@ secret value in anything it prints (S-82)."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import pty
@@ -13,8 +14,8 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,8 @@ import yaml
 from emulators.launch import TENANT_NAME, TENANT_NAMESPACE, tenant_manifests
 from emulators.server import EmulatorServer
 from emulators.visma import DEFAULT_TENANT_ID
-from reconcilers.store import open_store
+from reconcilers.cli import print_log
+from reconcilers.store import LogEntry, LogTable, Severity, open_store
 from tests.integration.conftest import merge
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -275,46 +277,52 @@ async def _cleanup_schedule(database: str) -> Any:
         await store.close()
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
+def wait_for_line(process: subprocess.Popen[bytes], needle: str) -> list[str]:
+    """The child's stdout lines up to and including the first that holds `needle` (reading
+    blocks until the child prints; pytest's timeout guards a child that never does)."""
+    assert process.stdout is not None
+    lines: list[str] = []
+    for raw in process.stdout:
+        lines.append(raw.decode(errors="replace"))
+        if needle in lines[-1]:
+            return lines
+    raise AssertionError(f"the command ended without printing {needle!r}: {lines}")
 
 
 def test_cleanup_schedule_survives_a_restart(cli: Cli) -> None:
     """S-30: run without --once, the cleanup runs at start and is next due after its
-    interval (48 h); a restart does not run it again."""
-    started = subprocess.Popen(
-        command("run", "--tenant", str(cli.tenant_file), "--secrets", str(cli.secrets_file),
-                "--loop", "cleanup", "--database", cli.database),
-        cwd=cli.folder, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    interval (48 h); a restart does not run it again but waits for that time."""
+    argv = command("run", "--tenant", str(cli.tenant_file), "--secrets", str(cli.secrets_file),
+                   "--loop", "cleanup", "--database", cli.database)
+    started = subprocess.Popen(argv, cwd=cli.folder, env=environment(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
     try:
-        _wait_for(lambda: (s := asyncio.run(_cleanup_schedule(cli.database))) is not None
-                  and s.next_run_at is not None)
+        first = wait_for_line(started, "cleanup: next pass at")
     finally:
         started.send_signal(signal.SIGINT)
         out, err = started.communicate(timeout=60)
     assert started.returncode == 0, err
-    assert_no_secret(out, err)
+    assert_no_secret("".join(first), out, err)
+    assert any(line.split()[1:] == ["cleanup:", "ok"] for line in first), first
     schedule = asyncio.run(_cleanup_schedule(cli.database))
     assert schedule.last_success_at is not None
     hours = (schedule.next_run_at - schedule.last_success_at).total_seconds() / 3600
     assert 47.9 < hours <= 48.1
+    assert f"next pass at {schedule.next_run_at:%Y-%m-%d %H:%M:%S} UTC" in first[-1]
     reads = cli.customer_list_reads()
     assert reads == 1
 
-    again = subprocess.Popen(
-        command("run", "--tenant", str(cli.tenant_file), "--secrets", str(cli.secrets_file),
-                "--loop", "cleanup", "--database", cli.database),
-        cwd=cli.folder, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    again = subprocess.Popen(argv, cwd=cli.folder, env=environment(), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
     try:
-        time.sleep(3)
+        waiting = wait_for_line(again, "cleanup: next pass at")
     finally:
         again.send_signal(signal.SIGINT)
         out, err = again.communicate(timeout=60)
     assert again.returncode == 0, err
-    assert_no_secret(out, err)
+    assert_no_secret("".join(waiting), out, err)
+    assert len(waiting) == 1, waiting  # it went straight to waiting: no pass ran
+    assert f"next pass at {schedule.next_run_at:%Y-%m-%d %H:%M:%S} UTC" in waiting[0]
     assert cli.customer_list_reads() == reads
     assert asyncio.run(_cleanup_schedule(cli.database)).next_run_at == schedule.next_run_at
 
@@ -382,10 +390,222 @@ def test_log_json_gives_json_lines(logged: Cli) -> None:
 def test_log_on_a_terminal_is_coloured(logged: Cli) -> None:
     """S-80: on a terminal errors show in red and warnings in yellow (and piped, not: see
     test_log_shows_warnings_and_errors_in_columns)."""
+    text = on_terminal(command("log", "--tenant", TENANT_NAME, "--database", logged.database),
+                       logged.folder)
+    assert "\x1b[31m" in text and "\x1b[33m" in text
+    assert_no_secret(text)
+
+
+def test_log_of_an_unknown_tenant_exits_2(logged: Cli) -> None:
+    """S-80: asking for the log of a tenant the database does not know is a usage error
+    that names the tenants it does know."""
+    done = logged.call("log", "--tenant", "nobody", "--database", logged.database)
+    assert done.returncode == 2
+    assert "nobody" in one_line(done.stderr) and TENANT_NAME in done.stderr
+
+
+# --- malformed input: one line, never a traceback --------------------------------------------
+
+class Files:
+    """A valid tenant and secrets file in `folder` (their URLs on a closed port, so a case
+    that wrongly got past the checks would fail with 1, not 2), and helpers for bad ones."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.closed = f"http://127.0.0.1:{free_port()}"
+        self.tenant, self.secrets = tenant_manifests(self.closed, DEFAULT_TENANT_ID)
+        self.tenant_file = self.write("tenant.yaml", yaml.safe_dump(self.tenant))
+        self.secrets_file = self.write("secrets.yaml", yaml.safe_dump_all(self.secrets))
+        self.database = f"sqlite:///{folder / 'state.db'}"
+
+    def write(self, name: str, content: str | bytes) -> Path:
+        path = self.folder / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+        return path
+
+    def tenant_with(self, **spec: Any) -> Path:
+        """A tenant file with `spec` merged into the valid one."""
+        tenant = {**self.tenant, "spec": merge(self.tenant["spec"], spec)}
+        return self.write("changed-tenant.yaml", yaml.safe_dump(tenant))
+
+    def run(self, tenant: Path | str | None = None, secrets: Path | str | None = None,
+            database: str | None = None, *extra: str) -> list[str]:
+        return ["run", "--once", "--tenant", str(tenant or self.tenant_file),
+                "--secrets", str(secrets or self.secrets_file),
+                "--database", database or self.database, *extra]
+
+    def log(self, *extra: str, database: str | None = None) -> list[str]:
+        return ["log", "--tenant", TENANT_NAME, "--database", database or self.database,
+                *extra]
+
+    def fifo(self) -> Path:
+        path = self.folder / "fifo.yaml"
+        os.mkfifo(path)
+        return path
+
+    def regular_file(self) -> Path:
+        return self.write("plain-file", "not a folder\n")
+
+    def random_bytes(self, name: str, *, nul: bool = True) -> Path:
+        data = bytes(range(256)) * 16
+        return self.write(name, data if nul else data.replace(b"\x00", b"\xff"))
+
+
+def alias_bomb(levels: int = 9) -> str:
+    """Nine lines that expand to a billion strings."""
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for level in range(1, levels + 1):
+        lines.append(f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 10)}]")
+    return "\n".join(lines) + "\n"
+
+
+def tenant_with_bomb(files: Files) -> Path:
+    bomb = "\n".join("  " + line for line in alias_bomb().splitlines())
+    text = yaml.safe_dump({k: v for k, v in files.tenant.items() if k != "spec"})
+    return files.write("bomb.yaml", f"{text}spec:\n{bomb}\n  bomb: *a9\n")
+
+
+def deep_tenant(files: Files, depth: int = 500) -> Path:
+    text = yaml.safe_dump({k: v for k, v in files.tenant.items() if k != "spec"})
+    return files.write("deep.yaml", f"{text}spec: {'[' * depth}{']' * depth}\n")
+
+
+def two_tenants(files: Files) -> Path:
+    second = {**files.tenant, "metadata": {"name": "other", "namespace": TENANT_NAMESPACE}}
+    return files.write("two.yaml", yaml.safe_dump_all([files.tenant, second]))
+
+
+def secrets_without(files: Files, key: str) -> Path:
+    secrets = [dict(s, stringData=dict(s["stringData"])) for s in files.secrets]
+    del secrets[0]["stringData"][key]
+    return files.write("short-secrets.yaml", yaml.safe_dump_all(secrets))
+
+
+def schedule(duration: str) -> Callable[[Files], list[str]]:
+    return lambda f: f.run(f.tenant_with(schedule={"orders": duration}))
+
+
+# (case id, command line built on the files, exit code, text the one line must hold)
+MALFORMED: list[tuple[str, Callable[[Files], list[str]], int, str]] = [
+    # The command line.
+    ("no-command", lambda f: [], 2, "COMMAND"),
+    ("unknown-command", lambda f: ["serve"], 2, "serve"),
+    ("unknown-loop", lambda f: f.run(None, None, None, "--loop", "invoices"), 2, "invoices"),
+    ("unknown-option", lambda f: f.run(None, None, None, "--fast"), 2, "--fast"),
+    ("missing-secrets-option", lambda f: ["run", "--tenant", str(f.tenant_file)], 2,
+     "--secrets"),
+    ("bad-severity", lambda f: f.log("--severity", "fatal"), 2, "fatal"),
+    ("negative-limit", lambda f: f.log("--limit", "-5"), 2, "--limit"),
+    ("zero-limit", lambda f: f.log("--limit", "0"), 2, "--limit"),
+    ("word-limit", lambda f: f.log("--limit", "abc"), 2, "--limit"),
+    ("huge-limit", lambda f: f.log("--limit", "9" * 30), 2, "--limit"),
+    ("port-out-of-range", lambda f: ["emulate", "--port", "99999"], 2, "--port"),
+    ("escape-in-argument", lambda f: f.log("--severity", "\x1b[2Jx"), 2, "\\x1b[2Jx"),
+    # The tenant file.
+    ("missing-tenant-file", lambda f: f.run(f.folder / "nope.yaml"), 2, "nope.yaml"),
+    ("folder-as-tenant-file", lambda f: f.run(f.folder), 2, "cannot read the tenant file"),
+    ("dev-zero-as-tenant-file", lambda f: f.run("/dev/zero"), 2, "not a regular file"),
+    ("fifo-as-tenant-file", lambda f: f.run(f.fifo()), 2, "not a regular file"),
+    ("binary-tenant-file", lambda f: f.run(f.random_bytes("tenant.bin")), 2, "binary"),
+    ("latin-1-tenant-file", lambda f: f.run(f.write("latin.yaml", "naam: caf\xe9\n".encode(
+        "latin-1"))), 2, "UTF-8"),
+    ("empty-tenant-file", lambda f: f.run(f.write("empty.yaml", "")), 2,
+     "no VismaIntegration resource"),
+    ("huge-tenant-file", lambda f: f.run(f.write("huge.yaml", "# padding\n" * 200_000)), 2,
+     "larger than 1 MiB"),
+    ("not-yaml", lambda f: f.run(f.write("bad.yaml", "spec: [unclosed\n")), 2,
+     "not valid YAML"),
+    ("list-not-mapping", lambda f: f.run(f.write("list.yaml", "- a\n- b\n")), 2,
+     "not a Kubernetes object"),
+    ("scalar-not-mapping", lambda f: f.run(f.write("scalar.yaml", "just some words\n")), 2,
+     "not a Kubernetes object"),
+    ("two-tenants", lambda f: f.run(two_tenants(f)), 2, "holds 2 VismaIntegration"),
+    ("wrong-kind", lambda f: f.run(f.write("kind.yaml", yaml.safe_dump(
+        {**f.tenant, "kind": "VismaIntegrations"}))), 2, "no VismaIntegration resource"),
+    ("number-keys", lambda f: f.run(f.write("keys.yaml", yaml.safe_dump(
+        {**f.tenant, 1: "x"}, sort_keys=False))), 2, "unknown field"),
+    ("deep-nesting", lambda f: f.run(deep_tenant(f)), 2, "levels deep"),
+    ("alias-bomb-under-spec", lambda f: f.run(tenant_with_bomb(f)), 2, "aliases"),
+    ("recursive-alias", lambda f: f.run(f.write("loop.yaml", "a: &a [*a]\n")), 2, "aliases"),
+    # Durations (the CRD's schedule fields).
+    ("duration-far-too-long", schedule("99999999999999h"), 2, "spec.schedule.orders"),
+    ("duration-too-long", schedule("999999999h"), 2, "spec.schedule.orders"),
+    ("duration-just-too-long", schedule("168h1s"), 2, "at most 168h"),
+    ("duration-rounds-to-zero", schedule("0.0001ms"), 2, "spec.schedule.orders"),
+    ("duration-too-short", schedule("1ms"), 2, "at least 1s"),
+    ("duration-negative", schedule("-5m"), 2, "spec.schedule.orders"),
+    ("duration-bad-unit", schedule("5x"), 2, "spec.schedule.orders"),
+    # The secrets file.
+    ("missing-secrets-file", lambda f: f.run(None, f.folder / "nope-secrets.yaml"), 2,
+     "nope-secrets.yaml"),
+    ("dev-zero-as-secrets-file", lambda f: f.run(None, "/dev/zero"), 2, "not a regular file"),
+    ("binary-secrets-file", lambda f: f.run(None, f.random_bytes("secrets.bin")), 2, "binary"),
+    ("secret-missing-a-key", lambda f: f.run(None, secrets_without(f, "clientSecret")), 2,
+     "clientSecret"),
+    ("alias-bomb-in-secrets", lambda f: f.run(None, f.write("bomb-secrets.yaml",
+                                                            alias_bomb())), 2, "aliases"),
+    ("huge-secrets-file", lambda f: f.run(None, f.write("huge-secrets.yaml",
+                                                        "x" * (1024 * 1024 + 1))), 2,
+     "larger than 1 MiB"),
+    # The database URL.
+    ("unsupported-database", lambda f: f.run(database="mysql://db.example/state"), 2,
+     "unsupported database"),
+    ("not-a-database-url", lambda f: f.log(database="::not a url::"), 2, "not a database URL"),
+    ("in-memory-sqlite", lambda f: f.log(database="sqlite://"), 2, "SQLite file"),
+    ("sqlite-under-a-file", lambda f: f.run(database=f"sqlite:///{f.regular_file()}/state.db"),
+     2, "plain-file"),
+    ("sqlite-random-bytes", lambda f: f.log(database=f"sqlite:///{f.random_bytes('x.db')}"), 2,
+     "not a database"),
+    ("sqlite-is-a-folder", lambda f: f.run(database=f"sqlite:///{f.folder}"), 2, "folder"),
+    ("postgresql-unreachable", lambda f: f.run(
+        database=f"postgresql://user:pw@127.0.0.1:{free_port()}/state"), 1, "127.0.0.1"),
+    ("postgresql-unreachable-log", lambda f: f.log(
+        database=f"postgresql://user:pw@127.0.0.1:{free_port()}/state"), 1, "127.0.0.1"),
+]
+
+
+@pytest.mark.parametrize(("build", "code", "says"), [case[1:] for case in MALFORMED],
+                         ids=[case[0] for case in MALFORMED])
+def test_malformed_input_is_one_line(tmp_path: Path, build: Callable[[Files], list[str]],
+                                     code: int, says: str) -> None:
+    """DESIGN 4: a bad command line, tenant file, secrets file or database URL exits 2 (an
+    unreachable database 1) with exactly one line on stderr that says what to fix, nothing
+    on stdout, and never a traceback; a device, FIFO, huge file or alias bomb neither hangs
+    the command nor fills its memory."""
+    done = subprocess.run(command(*build(Files(tmp_path))), capture_output=True, cwd=tmp_path,
+                          env=environment(), timeout=120, check=False)
+    stderr = done.stderr.decode(errors="replace")
+    assert "Traceback" not in stderr
+    assert done.returncode == code, stderr
+    assert done.stdout == b""
+    assert stderr.endswith("\n") and stderr.count("\n") == 1, stderr
+    assert stderr.startswith("simon-visma: ") and says in stderr, stderr
+    assert "\x1b" not in stderr and "pw@" not in stderr
+
+
+# --- the log shows outside text safely -------------------------------------------------------
+
+HOSTILE_KEY = "WO-1\x1b[2J\u202e"
+HOSTILE_MESSAGE = "Klant \x1b]0;title\x07 gone\x1b[31m red\tand\nmore " + "x" * 3000
+
+
+async def _add_hostile_entry(database: str) -> None:
+    store = await open_store(database)
+    try:
+        await store.tenant(f"{TENANT_NAMESPACE}/{TENANT_NAME}").log.error(
+            "workorder", HOSTILE_KEY, HOSTILE_MESSAGE, "check \x1b[H the customer")
+    finally:
+        await store.close()
+
+
+def on_terminal(argv: list[str], folder: Path) -> str:
+    """What the command prints when its stdout is a terminal."""
     controller, terminal = pty.openpty()
-    shown = subprocess.Popen(
-        command("log", "--tenant", TENANT_NAME, "--database", logged.database),
-        cwd=logged.folder, env=environment(), stdout=terminal, stderr=subprocess.PIPE)
+    shown = subprocess.Popen(argv, cwd=folder, env=environment(), stdout=terminal,
+                             stderr=subprocess.PIPE)
     os.close(terminal)
     output = b""
     while True:
@@ -398,14 +618,57 @@ def test_log_on_a_terminal_is_coloured(logged: Cli) -> None:
         output += chunk
     os.close(controller)
     assert shown.wait(60) == 0
-    text = output.decode(errors="replace")
-    assert "\x1b[31m" in text and "\x1b[33m" in text
-    assert_no_secret(text)
+    return output.decode(errors="replace")
 
 
-def test_log_of_an_unknown_tenant_exits_2(logged: Cli) -> None:
-    """S-80: asking for the log of a tenant the database does not know is a usage error
-    that names the tenants it does know."""
-    done = logged.call("log", "--tenant", "nobody", "--database", logged.database)
-    assert done.returncode == 2
-    assert "nobody" in one_line(done.stderr) and TENANT_NAME in done.stderr
+def test_log_shows_escape_sequences_escaped(tmp_path: Path) -> None:
+    """A work order number and a message holding terminal escape sequences (clear screen,
+    retitle, colours, a right-to-left override) are shown escaped, piped and on a terminal,
+    and a long message is cut with a marker; JSON lines are ASCII and give the text back."""
+    files = Files(tmp_path)
+    asyncio.run(_add_hostile_entry(files.database))
+
+    piped = subprocess.run(command(*files.log()), capture_output=True, text=True,
+                           cwd=tmp_path, env=environment(), timeout=120, check=False)
+    assert piped.returncode == 0, piped.stderr
+    for raw in ("\x1b", "\x07", "\u202e", "\t"):
+        assert raw not in piped.stdout
+    assert "WO-1\\x1b[2J\\u202e" in piped.stdout
+    assert "\\x1b]0;title\\x07" in piped.stdout and "\\t" in piped.stdout
+    assert "check \\x1b[H the customer" in piped.stdout
+    assert f"... ({len(HOSTILE_MESSAGE)} characters)" in piped.stdout
+    assert len(piped.stdout) < 2000
+    entry, action = piped.stdout.splitlines()[1:]
+    assert ENTRY_LINE.match(entry) and action.strip().startswith("->")
+
+    coloured = on_terminal(command(*files.log()), tmp_path)
+    assert "\x1b[31m" in coloured  # errors in red
+    assert "\x1b" not in ANSI.sub("", coloured) and "\x07" not in coloured
+    assert "WO-1\\x1b[2J" in coloured
+
+    as_json = subprocess.run(command(*files.log("--json")), capture_output=True, cwd=tmp_path,
+                             env=environment(), timeout=120, check=False)
+    assert as_json.returncode == 0, as_json.stderr
+    assert as_json.stdout.isascii() and b"\x1b" not in as_json.stdout
+    [line] = as_json.stdout.decode().splitlines()
+    assert json.loads(line)["key"] == HOSTILE_KEY
+    assert json.loads(line)["message"] == HOSTILE_MESSAGE
+
+
+def test_print_log_shows_a_lone_surrogate_safely() -> None:
+    """A lone surrogate (which the store cannot hold, but a LogEntry can) is shown as U+FFFD
+    in the table and as an ASCII escape in JSON: printing never fails."""
+    entry = LogEntry(id=1, time=datetime(2025, 5, 1, 12, tzinfo=UTC), severity=Severity.ERROR,
+                     table=LogTable.CUSTOMER, key="K\ud800\x1b[2J",
+                     message="lone \udc00 \x1b]0;title\x07", action=None, resolved_at=None)
+    table = io.StringIO()
+    print_log([entry], as_json=False, out=table)
+    shown = table.getvalue()
+    assert "K\ufffd\\x1b[2J" in shown and "lone \ufffd \\x1b]0;title\\x07" in shown
+    assert shown.encode("utf-8")  # no lone surrogate left
+    assert "\x1b" not in shown and "\x07" not in shown
+
+    lines = io.StringIO()
+    print_log([entry], as_json=True, out=lines)
+    assert lines.getvalue().isascii() and "\\ud800" in lines.getvalue()
+    assert json.loads(lines.getvalue())["key"] == "K\ud800\x1b[2J"
