@@ -26,6 +26,7 @@ import base64
 import io
 import re
 import threading
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ from reconcilers.simon.models import (
     WorkOrderDetails,
     WorkOrderSurvey,
 )
+from reconcilers.text import repaired_text
 
 __all__ = [
     "UNREADABLE_IMAGE",
@@ -117,14 +119,17 @@ ALIGN_RIGHT: Final = 1
 
 # --- text: cleaning, widths and wrapping ------------------------------------------------------
 
-_CONTROL = {c: None for c in range(32) if c not in (9, 10, 13)} | {9: " ", 13: "\n", 127: None}
+_CONTROL = ({c: None for c in range(32) if c not in (9, 10, 13)} | {9: " ", 13: "\n"}
+            | dict.fromkeys(range(127, 160)) | {0x85: "\n", 0x2028: "\n", 0x2029: "\n"}
+            | dict.fromkeys([0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]))
 
 
 def _clean(value: object) -> str:
-    """Text as it can go on the page: no control characters, line ends as `\\n`, trimmed."""
+    """Text as it can go on the page: lone surrogates as U+FFFD, no control characters
+    (C0, C1, direction overrides), line ends as `\\n`, trimmed."""
     if value is None:
         return ""
-    return str(value).replace("\r\n", "\n").translate(_CONTROL).strip()
+    return repaired_text(str(value)).replace("\r\n", "\n").translate(_CONTROL).strip()
 
 
 def _width_table(font: str) -> dict[str, float]:
@@ -910,12 +915,16 @@ def render_forms_pdf(details: WorkOrderDetails, *, company: str | None = None) -
                  footer=footer)
 
 
-_UNSAFE_IN_NAME = re.compile(r'[\s/\\:*?"<>|\x00-\x1f]+')
+_UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def _file_part(number: str | int) -> str:
-    """A work order number fit for a file name: separators and the like become "-"."""
-    return _UNSAFE_IN_NAME.sub("-", str(number)).strip("-.") or "onbekend"
+    """A work order number fit for a file name and a multipart header: accents dropped,
+    everything but ASCII letters, digits, "." and "-" becomes "-" (a quote or ";" would
+    break the header Visma.net reads the name from; "/" and ".." would make a path)."""
+    text = unicodedata.normalize("NFKD", repaired_text(str(number)))
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    return _UNSAFE_IN_NAME.sub("-", text).strip("-.") or "onbekend"
 
 
 def work_order_filename(number: str | int) -> str:

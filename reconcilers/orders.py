@@ -10,22 +10,40 @@ creating a document only when none exists.
 
 Work orders are found through Simon's `readsync` cursor; a work order that failed for a
 reason the user can fix is tried again when it changes in Simon (S-41).
+
+One work order that cannot be read, mapped or sent (a field Simon sends in no usable form, a
+work address that is gone, an item Visma.net does not know, a document Visma.net refuses) is
+one error entry in the integration log, naming the work order by its number, and the pass
+goes on with the others (DESIGN.md section 4, api/simon.md "Read tolerantly"). Only what
+stops every work order ends the pass early: an API unreachable after every retry, or
+credentials refused.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+
 from reconcilers import documents
 from reconcilers.addresses import PostalAddress
-from reconcilers.http import ApiError, InDoubtError, NotFoundError, RequestRejectedError
+from reconcilers.http import (
+    ApiError,
+    ConflictError,
+    InDoubtError,
+    NotFoundError,
+    RequestRejectedError,
+    UnreadableRecordError,
+)
 from reconcilers.simon.client import SimonClient
+from reconcilers.simon.models import Change, WorkOrder, WorkOrderDetails
 from reconcilers.simon.models import Item as SimonItem
-from reconcilers.simon.models import WorkOrder, WorkOrderDetails
 from reconcilers.store import (
     DocumentKind,
     LedgerEntry,
@@ -34,7 +52,8 @@ from reconcilers.store import (
     WorkOrderClaim,
     WorkOrderState,
 )
-from reconcilers.store.records import parse_timestamp
+from reconcilers.store.ledger import LedgerConflict
+from reconcilers.store.records import Severity, parse_timestamp
 from reconcilers.tenant import (
     Attachments,
     CustomerReference,
@@ -43,6 +62,7 @@ from reconcilers.tenant import (
     OrderSettings,
     PdfSource,
 )
+from reconcilers.text import quoted, repaired_text
 from reconcilers.visma.client import VismaClient
 from reconcilers.visma.models import (
     NewCustomerInvoice,
@@ -65,6 +85,52 @@ WORK, TRAVEL = "Work", "Travel"
 COMPLETED = "Completed"
 
 TRY_AGAIN = "then archive the work order again in Simon (it is sent once it changes)"
+
+RECORD_API_ERRORS: tuple[type[ApiError], ...] = (
+    NotFoundError, ConflictError, RequestRejectedError, InDoubtError)
+"""API errors about one record (it is gone, refused, or its answer was lost): the pass goes
+on with the others. Every other ApiError (unreachable after retries, credentials refused)
+stops the pass."""
+
+TABLE_WORDS = {
+    "workorder": "work order", "useditem": "used item", "timesheet": "time sheet",
+    "scheduling": "scheduling", "workordersurvey": "form", "location": "work address",
+    "customer": "customer", "item": "item", "user": "user",
+}
+"""How a log entry names a Simon table."""
+
+
+def stops_the_pass(error: BaseException) -> bool:
+    """Whether `error` stops every record, not just the one at hand: an API unreachable after
+    every retry, credentials refused, the store failing."""
+    if isinstance(error, ApiError):
+        return not isinstance(error, RECORD_API_ERRORS)
+    return isinstance(error, SQLAlchemyError) or not isinstance(error, Exception)
+
+
+def problem_text(error: BaseException, within: str | None = None) -> str:
+    """What was wrong with one record, briefly and in plain words, for a log entry; `within`
+    names the work order the entry is about (not repeated after a child's label)."""
+    if isinstance(error, UnreadableRecordError):
+        label = error.label or TABLE_WORDS.get(error.table.lower(), error.table)
+        if within:
+            label = label.removesuffix(f" of work order {within}")
+        return f"{label}: {'; '.join(error.problems) or 'unreadable'}"
+    if isinstance(error, ValidationError):
+        what = TABLE_WORDS.get(error.title.lower(), error.title)
+        problems = []
+        for detail in error.errors()[:3]:
+            field = ".".join(str(part) for part in detail.get("loc", ())) or "value"
+            shown = f" {quoted(detail['input'], 60)}" if "input" in detail else ""
+            problems.append(f"{field}{shown}: {detail.get('msg', 'not readable')}")
+        more = f" (and {error.error_count() - 3} more)" if error.error_count() > 3 else ""
+        return f"{what}: {'; '.join(problems)}{more}"
+    if isinstance(error, ApiError):
+        return f"{error.api} answered {error.status or ''} {quoted(error.message)}".replace(
+            "  ", " ")
+    if isinstance(error, UnicodeError):
+        return "text that cannot be written as UTF-8"
+    return f"{type(error).__name__}: {quoted(error)}"
 
 
 class FixableError(Exception):
@@ -191,6 +257,9 @@ class OrderPush:
         self.settings = settings
         self.result = OrdersResult()
         self._item_codes: dict[int, tuple[str, str]] = {}
+        self._maybe_sent: set[int] = set()
+        """Work orders whose create request may have reached Visma.net (a lost answer, or a
+        row found `creating`): their ledger rows stay `creating` until a search decides."""
 
     @property
     def kind(self) -> DocumentKind:
@@ -202,7 +271,9 @@ class OrderPush:
             for entry in await self.state.ledger.in_doubt():
                 await self._recover(entry)
             await self._new_work_orders()
-        except ApiError as error:
+        except (ApiError, UnreadableRecordError) as error:
+            # Only what stops every work order gets here (an answer about one record is
+            # that record's problem): unreachable, credentials refused, a list that is none.
             self.result.error = str(error)
             log.warning("%s: orders pass stopped: %s", self.state.key, error)
         return self.result
@@ -226,20 +297,47 @@ class OrderPush:
             claim = await self.state.ledger.take_over(entry)
             if claim is None:
                 continue
-            work_order = await self.simon.find(WorkOrder, entry.work_order_id)
-            if work_order is None:
-                await claim.mark_skipped("no longer in Simon")
-                continue
-            await self._handle(claim, work_order)
+            key = entry.work_order_number or _id_key(entry.work_order_id)
+            await self._guarded(claim, key, self._resume_claim(claim))
         newest = await self._newest_seen()
         since = newest - READ_OVERLAP if newest else None
         async for change in self.simon.changed_since(WorkOrder, since=since):
             # The ledger knows the work orders already settled: no need to read them again.
             if await self.state.ledger.should_retry(change.id, change.modified):
-                await self._consider(await self.simon.get(WorkOrder, change.id))
+                await self._read_and_consider(change)
             if newest is None or change.modified > newest:
                 newest = change.modified
                 await self.state.marks.set(CURSOR, newest.isoformat())
+
+    async def _resume_claim(self, claim: WorkOrderClaim) -> None:
+        work_order = await self.simon.find(WorkOrder, claim.work_order_id)
+        if work_order is None:
+            await claim.mark_skipped("no longer in Simon")
+            return
+        await self._handle(claim, work_order)
+
+    async def _read_and_consider(self, change: Change) -> None:
+        """Read one changed work order and send it when it is due. One that cannot be read
+        is recorded as failed for the Modified it has now, so that it is read again (and
+        logged again) only once it changes in Simon."""
+        try:
+            work_order = await self.simon.get(WorkOrder, change.id)
+        except NotFoundError:
+            return  # deleted since readsync listed it
+        except Exception as error:
+            if stops_the_pass(error):
+                raise
+            claim = await self.state.ledger.claim(change.id, modified=change.modified)
+            if claim is None:
+                return
+            key = _unreadable_key(error, claim.entry.work_order_number, change.id)
+            log.warning("%s: work order %s cannot be read: %s", self.state.key, key, error)
+            await self._failed(claim, key, FixableError(
+                f"Work order {key} cannot be read from Simon, so it was not sent: "
+                f"{problem_text(error)}.",
+                f"Correct the work order in Simon, {TRY_AGAIN}."))
+            return
+        await self._consider(work_order)
 
     async def _consider(self, work_order: WorkOrder) -> None:
         if not is_sendable(work_order) or work_order.id is None:
@@ -247,9 +345,73 @@ class OrderPush:
         modified = work_order.modified or work_order.archived_at
         assert modified is not None
         claim = await self.state.ledger.claim(work_order.id, modified=modified,
-                                              number=work_order.number)
+                                              number=_number_of(work_order))
         if claim is not None:
-            await self._handle(claim, work_order)
+            await self._guarded(claim, _key_of(work_order), self._handle(claim, work_order))
+
+    async def _guarded(self, claim: WorkOrderClaim, key: str, step: Awaitable[None]) -> None:
+        """Run one work order's step so that whatever is wrong with that work order stays
+        its own problem: one error entry naming it, its ledger row never left `creating`
+        unless the document may exist; the pass goes on with the others. What stops every
+        work order (see `stops_the_pass`) gives the claim up and ends the pass."""
+        try:
+            await step
+        except LedgerConflict as conflict:
+            # Another worker took the work order over: it is theirs now.
+            log.info("%s: work order %s: %s", self.state.key, key, conflict)
+        except FixableError as problem:
+            await self._failed(claim, key, problem)
+        except Exception as error:
+            if stops_the_pass(error):
+                await self._let_go(claim)
+                raise
+            log.warning("%s: work order %s could not be sent: %r", self.state.key, key, error,
+                        exc_info=not isinstance(error, (ValidationError, ApiError,
+                                                        UnreadableRecordError)))
+            state = claim.entry.state
+            if state is WorkOrderState.CLAIMED or (
+                    state is WorkOrderState.CREATING
+                    and claim.work_order_id not in self._maybe_sent):
+                await self._failed(claim, key, self._unusable(key, error))
+            else:
+                # The document exists or may exist: the row stays in doubt and the next pass
+                # goes on from there (search, attach); the problem is logged once meanwhile
+                # (a lost answer is no problem of the work order's: just try again).
+                self.result.waiting += 1
+                if isinstance(error, InDoubtError):
+                    return
+                await self.state.log.error(
+                    LogTable.WORK_ORDER, key,
+                    f"Work order {key} was not finished: {problem_text(error)}.",
+                    "Correct the work order in Simon; the next pass finishes it.",
+                    dedupe=True)
+
+    def _unusable(self, key: str, error: BaseException) -> FixableError:
+        if isinstance(error, NotFoundError):
+            return FixableError(
+                f"Work order {key} refers to a record Simon no longer has "
+                f"({problem_text(error, key)}), so it was not sent.",
+                f"Correct the work order in Simon, {TRY_AGAIN}.")
+        if isinstance(error, ApiError):
+            return FixableError(
+                f"Work order {key} was not sent: {problem_text(error, key)}.",
+                f"Correct what the message names in Simon or Visma.net, {TRY_AGAIN}.")
+        return FixableError(
+            f"Work order {key} cannot be read from Simon, so it was not sent: "
+            f"{problem_text(error, key)}.",
+            f"Correct the work order in Simon, {TRY_AGAIN}.")
+
+    async def _let_go(self, claim: WorkOrderClaim) -> None:
+        """Before the pass stops: give up a claim whose document surely does not exist, so
+        that the next pass takes the work order at once; a create in doubt stays `creating`."""
+        state = claim.entry.state
+        if state is WorkOrderState.CLAIMED or (
+                state is WorkOrderState.CREATING and claim.work_order_id not in self._maybe_sent):
+            try:
+                await claim.release()
+            except LedgerConflict:
+                pass
+        self.result.waiting += 1
 
     async def _handle(self, claim: WorkOrderClaim, work_order: WorkOrder) -> None:
         """Turn one claimed work order into a document, a skip or a logged failure."""
@@ -262,32 +424,29 @@ class OrderPush:
             await claim.mark_skipped(PASSED_OVER)
             self.result.passed_over += 1
             return
-        number = work_order.number or str(work_order.id)
-        try:
-            details = await self.simon.work_order_details(claim.work_order_id)
-            if skip_word_found(details, self.settings.skip_word):
-                await claim.mark_skipped(f"contains the skip word {self.settings.skip_word}")
-                self.result.skipped += 1
-                await self.state.log.info(
-                    LogTable.WORK_ORDER, number,
-                    f"Not sent: the work order contains the skip word "
-                    f"{self.settings.skip_word} (S-46).", None)
-                return
-            draft = await self._draft(details)
-        except FixableError as problem:
-            await self._failed(claim, work_order, problem)
+        key = _key_of(work_order)
+        details = await self.simon.work_order_details(claim.work_order_id)
+        if skip_word_found(details, self.settings.skip_word):
+            await claim.mark_skipped(f"contains the skip word {self.settings.skip_word}")
+            self.result.skipped += 1
+            await self.state.log.info(
+                LogTable.WORK_ORDER, key,
+                f"Not sent: the work order contains the skip word "
+                f"{quoted(self.settings.skip_word)}.", None)
             return
-        except ApiError:
-            await claim.release()
-            self.result.waiting += 1
-            raise
+        draft = await self._draft(details)
         await self._push(claim, draft, details)
 
     # --- building the document ---------------------------------------------------------
 
     async def _draft(self, details: WorkOrderDetails) -> Draft:
         wo = details.work_order
-        number = wo.number or str(wo.id)
+        number = _key_of(wo)
+        if wo.location_id is not None and details.location is None:
+            raise FixableError(
+                f"Work order {number} is on a work address that is no longer in Simon, so no "
+                "Visma.net document was made.",
+                f"Give the work order an existing work address in Simon, {TRY_AGAIN}.")
         customer = details.customer
         if customer is None:
             raise FixableError(
@@ -309,8 +468,10 @@ class OrderPush:
         for used in details.used_items:
             code, label = await self._item_number(used.item_id, used.code)
             if not code:
+                item = " ".join(p for p in (label, f"({used.description})"
+                                            if used.description else "") if p)
                 raise FixableError(
-                    f"Work order {number} books item {label or used.description!r}, which is "
+                    f"Work order {number} books item {item or 'without a code'}, which is "
                     "not an item from Visma.net.",
                     f"Book an item that exists in Visma.net, {TRY_AGAIN}.")
             lines.append(Line(code, used.quantity or Decimal(1), used.price,
@@ -322,7 +483,8 @@ class OrderPush:
         if cut:
             await self.state.log.warning(
                 LogTable.WORK_ORDER, number,
-                f"The customer reference was cut to {REFERENCE_LIMIT} characters: {reference!r}.",
+                f"The customer reference was cut to {REFERENCE_LIMIT} characters: "
+                f"{quoted(reference)}.",
                 "None needed; shorten the reference in Simon to avoid it.", dedupe=True)
         warehouse = None
         if self.kind == DocumentKind.SALES_ORDER:
@@ -348,28 +510,36 @@ class OrderPush:
 
     async def _push(self, claim: WorkOrderClaim, draft: Draft,
                     details: WorkOrderDetails) -> None:
+        # Built before the row says `creating`: a document that cannot even be built was
+        # surely not sent.
+        request = self._request(draft)
         await claim.mark_creating(document_kind=self.kind, marker=draft.marker)
         try:
-            doc_type, doc_number = await self._create(draft)
+            doc_type, doc_number = await self._create(request)
         except InDoubtError:
+            self._maybe_sent.add(claim.work_order_id)
             found = await self._find(draft.marker)
             if found is None:
+                # Stays `creating`: the next pass searches again before creating.
                 self.result.waiting += 1
-                raise  # stays `creating`: the next pass searches again before creating
+                log.warning("%s: work order %s: no answer to the create request and no "
+                            "document found yet; searched again at the next pass",
+                            self.state.key, draft.number)
+                return
             doc_type, doc_number = found
         except RequestRejectedError as error:
-            problem = FixableError(
-                f"Visma.net refused work order {draft.number}: {error.message}",
+            await self._failed(claim, draft.number, FixableError(
+                f"Visma.net refused work order {draft.number}: {quoted(error.message)}",
                 f"Correct what Visma.net names (customer, items, warehouse) in Simon or "
-                f"Visma.net, {TRY_AGAIN}.")
-            await self._failed(claim, details.work_order, problem)
+                f"Visma.net, {TRY_AGAIN}."))
             return
         await claim.mark_created(doc_type, doc_number)
+        self._maybe_sent.discard(claim.work_order_id)
         await self._finish(claim, details, doc_type, doc_number)
 
-    async def _create(self, draft: Draft) -> tuple[str, str]:
+    def _request(self, draft: Draft) -> NewSalesOrder | NewCustomerInvoice:
         if self.kind == DocumentKind.SALES_ORDER:
-            return await self.visma.create_sales_order(NewSalesOrder(
+            return NewSalesOrder(
                 customer_number=draft.customer_number,
                 description=f"Werkbon {draft.number}",
                 note=draft.note,
@@ -381,8 +551,8 @@ class OrderPush:
                                          description=line.description,
                                          warehouse_id=draft.warehouse)
                        for line in draft.lines],
-            ))
-        number = await self.visma.create_customer_invoice(NewCustomerInvoice(
+            )
+        return NewCustomerInvoice(
             customer_number=draft.customer_number,
             reference=draft.reference,
             external_reference=draft.marker,
@@ -393,8 +563,12 @@ class OrderPush:
                                           unit_price=line.unit_price,
                                           description=line.description)
                    for line in draft.lines],
-        ))
-        return "Invoice", number
+        )
+
+    async def _create(self, request: NewSalesOrder | NewCustomerInvoice) -> tuple[str, str]:
+        if isinstance(request, NewSalesOrder):
+            return await self.visma.create_sales_order(request)
+        return "Invoice", await self.visma.create_customer_invoice(request)
 
     async def _find(self, marker: str) -> tuple[str, str] | None:
         """The document an earlier attempt made, found by its marker (in-doubt recovery)."""
@@ -409,11 +583,12 @@ class OrderPush:
     async def _finish(self, claim: WorkOrderClaim, details: WorkOrderDetails,
                       doc_type: str, doc_number: str) -> None:
         done = set(claim.entry.attachments_done)
-        number = details.work_order.number or str(details.work_order.id)
-        # The document exists: earlier problems of this work order are over. Resolved before
-        # attaching, so that an error about a refused file below stays open.
-        await self.state.log.resolve(LogTable.WORK_ORDER, number)
-        for name, content in await self._attachments(details, done):
+        number = _key_of(details.work_order)
+        # The document exists: the errors that kept this work order from being sent are
+        # over. Only those: a warning that the reference was cut stays, as the cut does.
+        # Resolved before attaching, so that an error about a refused file below stays open.
+        await self.state.log.resolve(LogTable.WORK_ORDER, number, severities=[Severity.ERROR])
+        for name, content in await self._attachments(details, done, number):
             try:
                 if self.kind == DocumentKind.SALES_ORDER:
                     await self.visma.attach_to_sales_order(doc_type, doc_number, name, content)
@@ -433,11 +608,11 @@ class OrderPush:
                                   f"Sent to Visma.net as {document} {doc_type} {doc_number}.")
         self.result.sent += 1
 
-    async def _attachments(self, details: WorkOrderDetails,
-                           done: set[str]) -> list[tuple[str, bytes]]:
-        """S-49: the work order PDF, the forms PDF, both or none; rendered or Simon's own."""
+    async def _attachments(self, details: WorkOrderDetails, done: set[str],
+                           number: str) -> list[tuple[str, bytes]]:
+        """S-49: the work order PDF, the forms PDF, both or none; rendered or Simon's own. A
+        file that cannot be made is an error entry; the document goes on without it."""
         choice = self.settings.attachments
-        number = details.work_order.number or str(details.work_order.id)
         wanted: list[Literal["workorder", "forms"]] = []
         if choice in (Attachments.WORK_ORDER, Attachments.BOTH):
             wanted.append("workorder")
@@ -449,7 +624,19 @@ class OrderPush:
                     else documents.forms_filename(number))
             if name in done:
                 continue
-            content = await self._pdf(what, details)
+            try:
+                content = await self._pdf(what, details)
+            except Exception as error:
+                if stops_the_pass(error):
+                    raise
+                log.warning("%s: %s of work order %s could not be made", self.state.key, name,
+                            number, exc_info=True)
+                await self.state.log.error(
+                    LogTable.WORK_ORDER, number,
+                    f"{name} could not be made for work order {number}: "
+                    f"{problem_text(error)}.",
+                    "Attach the PDF to the document in Visma.net by hand.", dedupe=True)
+                continue
             if content:
                 files.append((name, content))
         return files
@@ -475,37 +662,41 @@ class OrderPush:
         claim = await self.state.ledger.take_over(entry)
         if claim is None:
             return
+        key = entry.work_order_number or _id_key(entry.work_order_id)
+        if entry.state == WorkOrderState.CREATING:
+            self._maybe_sent.add(entry.work_order_id)
+        await self._guarded(claim, key, self._recover_claimed(claim, entry))
+
+    async def _recover_claimed(self, claim: WorkOrderClaim, entry: LedgerEntry) -> None:
+        if claim.entry.state == WorkOrderState.CREATING:
+            found = await self._find(entry.marker or marker_of(entry.work_order_id))
+            if found is not None:
+                await claim.mark_created(*found)
+            # Either way the search decided: nothing is in doubt any more.
+            self._maybe_sent.discard(entry.work_order_id)
         try:
             details = await self.simon.work_order_details(entry.work_order_id)
         except NotFoundError:
             await self._recover_deleted(claim, entry)
             return
-        if entry.state == WorkOrderState.CREATING:
-            found = await self._find(entry.marker or marker_of(entry.work_order_id))
-            if found is None:
-                try:
-                    draft = await self._draft(details)
-                except FixableError as problem:
-                    await self._failed(claim, details.work_order, problem)
-                    return
-                await self._push(claim, draft, details)
-                self.result.recovered += 1
-                return
-            await claim.mark_created(*found)
+        if claim.entry.state == WorkOrderState.CREATING:
+            # Visma.net has no document with the marker: make it now.
+            draft = await self._draft(details)
+            await self._push(claim, draft, details)
+            self.result.recovered += 1
+            return
         self.result.recovered += 1
-        entry = claim.entry
-        await self._finish(claim, details, entry.document_type or "", entry.document_number or "")
+        done = claim.entry
+        await self._finish(claim, details, done.document_type or "", done.document_number or "")
 
     async def _recover_deleted(self, claim: WorkOrderClaim, entry: LedgerEntry) -> None:
         """The work order was deleted in Simon while in doubt: keep a document that exists
         (without the PDFs, which can no longer be made), never make a new one."""
-        number = entry.work_order_number or str(entry.work_order_id)
-        if entry.state == WorkOrderState.CREATING:
-            found = await self._find(entry.marker or marker_of(entry.work_order_id))
-            if found is None:
-                await claim.mark_failed("the work order was deleted in Simon")
-                return
-            await claim.mark_created(*found)
+        number = entry.work_order_number or _id_key(entry.work_order_id)
+        if claim.entry.state == WorkOrderState.CREATING:
+            # Searched by `_recover_claimed`: no document exists.
+            await claim.mark_failed("the work order was deleted in Simon")
+            return
         await claim.mark_done()
         document = claim.entry
         await self.state.log.warning(
@@ -527,10 +718,34 @@ class OrderPush:
         other.result = self.result
         return other
 
-    async def _failed(self, claim: WorkOrderClaim, work_order: WorkOrder,
-                      problem: FixableError) -> None:
+    async def _failed(self, claim: WorkOrderClaim, key: str, problem: FixableError) -> None:
+        """No document was made: the row is `failed` (tried again when the work order changes
+        in Simon) and the problem is one error entry naming the work order."""
         await claim.mark_failed(problem.message)
         self.result.failed += 1
-        await self.state.log.error(LogTable.WORK_ORDER, work_order.number or str(work_order.id),
-                                   problem.message, problem.action, dedupe=True)
+        await self.state.log.error(LogTable.WORK_ORDER, key, problem.message, problem.action,
+                                   dedupe=True)
 
+
+def _number_of(work_order: WorkOrder) -> str | None:
+    return repaired_text(work_order.number) if work_order.number else None
+
+
+def _id_key(work_order_id: int) -> str:
+    """How a log entry names a work order whose number could not be read."""
+    return f"Simon Id {work_order_id}"
+
+
+def _key_of(work_order: WorkOrder) -> str:
+    """The log key of a work order: its number, what users see."""
+    return _number_of(work_order) or _id_key(work_order.id or 0)
+
+
+def _unreadable_key(error: BaseException, known_number: str | None, work_order_id: int) -> str:
+    """The log key of a work order that could not be read: its number where the client
+    could read that much ("work order 24017"), else what the ledger knows."""
+    if isinstance(error, UnreadableRecordError) and error.label:
+        label = repaired_text(error.label)
+        if label.startswith("work order ") and " of " not in label:
+            return label.removeprefix("work order ")
+    return known_number or _id_key(work_order_id)

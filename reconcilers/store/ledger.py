@@ -377,12 +377,16 @@ class WorkOrderClaim:
 
     async def release(self, *, now: datetime | None = None) -> LedgerEntry:
         """Give the claim up before creating (e.g. Visma.net unreachable): the next `claim`
-        of the work order wins at once, whatever its ``Modified``."""
+        of the work order wins at once, whatever its ``Modified``.
+
+        Also from ``creating`` when the caller knows its create request was never sent (it
+        failed while being built, or the connection was refused): the row goes back to
+        ``claimed`` without a marker, so that it is not taken for a document in doubt."""
 
         def values(row: Any) -> dict[str, Any] | None:
-            return {"claim_token": None}
+            return {"claim_token": None, "document_kind": None, "marker": None}
 
-        return await self._move(_S.CLAIMED, (_S.CLAIMED,), values, now)
+        return await self._move(_S.CLAIMED, (_S.CLAIMED, _S.CREATING), values, now)
 
     async def _move(
         self,

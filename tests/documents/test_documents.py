@@ -359,3 +359,29 @@ def test_images_are_decoded_once_within_a_budget() -> None:
         cache.get(uri)
     assert 0 < cache._used <= cache.budget
     assert len(cache._entries) < len(uris)
+
+
+def test_hostile_text_in_every_field_renders() -> None:
+    """Text from outside is data: every string of the contract's hostile-text.json (lone
+    surrogates, controls, direction overrides, 10,000 characters) in the number, reference,
+    texts, customer, item and form answer gives two valid PDFs and a plain file name."""
+    from tests.test_addresses import HOSTILE
+
+    for name, text in HOSTILE.items():
+        base = typical()
+        details = base.model_copy(update={
+            "work_order": base.work_order.model_copy(update={
+                "number": text, "reference": text, "description": text,
+                "work_performed": text}),
+            "customer": base.customer.model_copy(update={"name": text, "street": text,
+                                                          "city": text}),
+            "used_items": [UsedItem(id=1, code=text, description=text, quantity=None)],
+            "surveys": [delivery_form().model_copy(update={
+                "survey_name": text, "answers": [answer(text, "text", text)]})],
+        })
+        for render in (render_work_order_pdf, render_forms_pdf):
+            pdf = render(details, company=text)
+            assert pdf is not None and text_of(pdf) is not None, name
+        for filename in (work_order_filename(text), forms_filename(text)):
+            assert filename.isascii() and "/" not in filename and ";" not in filename, name
+            assert ".." not in filename.removesuffix(".pdf"), name

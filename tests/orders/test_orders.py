@@ -415,8 +415,9 @@ async def test_skip_word_means_not_sent(world: World, field: str, text: str) -> 
     assert world.documents_of(wo) == [] and len(world.documents_of(other)) == 1
     assert await entry_state(world, wo) is WorkOrderState.SKIPPED
     entries = await world.state.log.entries(table=LogTable.WORK_ORDER, key=wo["Number"])
-    assert [(e.severity, "skip word NIETFACTUREREN" in e.message) for e in entries] == [
+    assert [(e.severity, "skip word 'NIETFACTUREREN'" in e.message) for e in entries] == [
         (Severity.INFO, True)]
+    assert "S-46" not in entries[0].message  # plain words for users, no SPEC ids
 
 
 @SQLITE_ONLY
