@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -70,8 +70,12 @@ class VismaClient(ApiClient):
         policy: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`clock` (seconds, monotonic) decides when the token is renewed; tests pass their
+        own to step past a token's lifetime without waiting."""
         super().__init__(policy=policy, transport=transport, sleep=sleep)
+        self._clock = clock
         self.tenant_id = tenant_id
         self.client_id = client_id
         self.__secret = client_secret
@@ -90,11 +94,11 @@ class VismaClient(ApiClient):
 
     async def _auth_headers(self, refresh: bool) -> dict[str, str]:
         token = self.__token
-        if token is None or refresh or time.monotonic() >= self._token_expires:
+        if token is None or refresh or self._clock() >= self._token_expires:
             async with self._login_lock:
                 # Another task may have logged in while this one waited.
                 if self.__token is None or self.__token == token and (
-                    refresh or time.monotonic() >= self._token_expires
+                    refresh or self._clock() >= self._token_expires
                 ):
                     await self._login()
         return {"Authorization": f"Bearer {self.__token}"}
@@ -125,7 +129,7 @@ class VismaClient(ApiClient):
                             status=200, method="POST", path=path) from exc
         self.__token = token
         margin = min(REFRESH_MARGIN, lifetime / 2)
-        self._token_expires = time.monotonic() + lifetime - margin
+        self._token_expires = self._clock() + lifetime - margin
         self.logins += 1
 
     def _error(self, response: httpx.Response, method: str, path: str) -> ApiError:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 from emulators.visma import VismaEmulator, generate_visma_tenant
@@ -57,10 +56,9 @@ def test_same_seed_same_data():
     assert names(first) == names(second)
 
 
-def test_fifty_thousand_customers_in_seconds():
+def test_fifty_thousand_customers():
+    """How fast this goes is measured by the benchmarks, not asserted here."""
     emulator = VismaEmulator()
-    started = time.perf_counter()
     generate_visma_tenant(emulator, customers=50_000, items=1000, seed=1)
-    elapsed = time.perf_counter() - started
     assert len(emulator.company().customers) == 50_000
-    assert elapsed < 60, f"generating 50,000 customers took {elapsed:.1f} s"
+    assert len({r.dto["number"] for r in emulator.company().customers.values()}) == 50_000
