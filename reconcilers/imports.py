@@ -31,16 +31,18 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from reconcilers.http import RequestRejectedError
+from reconcilers.http import RequestRejectedError, UnreadableRecordError
 from reconcilers.masterdata import OVERLAP, location_key
+from reconcilers.orders import problem_text, stops_the_pass
 from reconcilers.simon.client import SimonClient
 from reconcilers.simon.models import Customer as SimonCustomer
 from reconcilers.simon.models import Item as SimonItem
 from reconcilers.simon.models import Location as SimonLocation
 from reconcilers.simon.models import SimonRecord, UsedItem, WorkOrder
 from reconcilers.store import LogTable, TenantState, order_key
-from reconcilers.store.records import parse_timestamp
+from reconcilers.store.records import Severity, parse_timestamp
 from reconcilers.tenant import Imports, ImportSettings
+from reconcilers.text import repaired_text
 from reconcilers.visma.client import VismaClient
 from reconcilers.visma.models import SalesOrder, SalesOrderLine, SalesOrderSummary
 
@@ -167,6 +169,8 @@ class OrderImport:
         seen: set[str] = set()
 
         async for page in self.visma.sales_orders(order_type, modified_since=since):
+            for problem in page.unreadable:
+                await self._unreadable_row(order_type, problem)
             candidates: list[SalesOrderSummary] = []
             for row in page.items:
                 seen.add(row.order_id)
@@ -201,7 +205,7 @@ class OrderImport:
             if keys[order_id] in done:
                 self.result.skipped += 1
                 continue
-            outcome = await self._import_order(order_type, order_id, options)
+            outcome = await self._guarded(order_type, order_id, options)
             if outcome in (Outcome.WAITING, Outcome.FAILED) and order_id not in pending:
                 pending.append(order_id)
             if outcome is Outcome.IMPORTED:
@@ -214,6 +218,40 @@ class OrderImport:
                 self.result.skipped += 1
 
     # --- one order -----------------------------------------------------------------------
+
+    async def _guarded(self, order_type: str, order_id: str,
+                       options: ImportSettings) -> Outcome:
+        """Import one order so that whatever is wrong with it stays its own problem: one
+        error entry naming the order (type and number), tried again at the next pass; the
+        pass goes on with the others. What stops every order (unreachable, credentials
+        refused) ends the pass."""
+        try:
+            return await self._import_order(order_type, order_id, options)
+        except Exception as error:
+            if stops_the_pass(error):
+                raise
+            key = order_key(order_type, repaired_text(order_id))
+            name = f"{ORDER_NAMES.get(order_type, order_type)} {repaired_text(order_id)}"
+            log.warning("%s: %s could not be imported: %r", self.state.key, key, error)
+            await self.state.log.error(
+                LogTable.WORK_ORDER, key,
+                f"{name} could not be imported into Simon: {problem_text(error)}.",
+                "Correct the order in Visma.net or the data in Simon; it is tried again at "
+                "every pass.", dedupe=True)
+            return Outcome.FAILED
+
+    async def _unreadable_row(self, order_type: str, problem: UnreadableRecordError) -> None:
+        """A row of the order list that could not be read: one error entry naming it."""
+        label = problem.label or (f"{ORDER_NAMES.get(order_type, order_type)} "
+                                  f"{problem.record_id}" if problem.record_id else None)
+        key = (order_key(order_type, repaired_text(str(problem.record_id)))
+               if problem.record_id else order_type)
+        await self.state.log.error(
+            LogTable.WORK_ORDER, key,
+            f"{label or 'An order'} cannot be read from Visma.net, so it was not imported: "
+            f"{'; '.join(problem.problems)}.",
+            "Correct the order in Visma.net; it is read again when it changes.", dedupe=True)
+        self.result.failed += 1
 
     async def _import_order(self, order_type: str, order_id: str,
                             options: ImportSettings) -> Outcome:
@@ -239,8 +277,6 @@ class OrderImport:
             customer_id=target.customer_id, location_id=target.location_id))
         lines = (await self.visma.sales_order_lines(order_type, order_id)
                  if options.include_lines else [])
-        # Whatever the log said about this order before (waiting, refused) is over now.
-        await self.state.log.resolve(LogTable.WORK_ORDER, key)
         try:
             work_order_id = await self.simon.insert_or_find(work_order)
             for line in lines:
@@ -254,6 +290,9 @@ class OrderImport:
                 "every pass.", dedupe=True)
             return Outcome.FAILED
 
+        # The problems the log named about this order before (waiting, refused) are over.
+        await self.state.log.resolve(LogTable.WORK_ORDER, key,
+                                     severities=[Severity.WARNING, Severity.ERROR])
         if await self.state.imported_orders.record(key, work_order_id):
             lines_text = f" with {len(lines)} line(s) to confirm" if lines else ""
             await self.state.log.info(

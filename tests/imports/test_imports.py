@@ -12,7 +12,7 @@ from reconcilers.imports import WAIT_ACTION, mark_kind, pending_kind
 from reconcilers.masterdata import OVERLAP
 from reconcilers.store import LogTable, Severity
 from reconcilers.store.records import parse_timestamp
-from tests.imports.conftest import SO_ONLY, World, imports
+from tests.imports.conftest import JANSEN_ADDRESS, SO_ONLY, World, imports
 
 pytestmark = pytest.mark.anyio
 
@@ -270,3 +270,56 @@ async def test_the_runner_runs_the_imports_loop(world: World) -> None:
     assert outcome.summary["imported"] == 1
     assert outcome.summary["waiting"] == 0
     assert outcome.summary["skipped"] == 1
+
+
+async def test_one_unusable_order_is_one_error_and_the_others_are_imported(
+        world: World) -> None:
+    """One order whose lines Visma.net sends in no usable form (a line id in words) is one
+    error entry naming the order by type and number; an order whose customer is not in Simon
+    yet waits with a warning (S-60); the others are imported and the pass completes."""
+    await world.master_data()
+    first = world.add_order(description="Eerste SIMON")
+    broken = world.add_order(description="Kapot SIMON", lines=LINES)
+
+    def spoil() -> None:
+        order = world.emulators.visma.company().sales_orders[("SO", broken)]
+        order.lines[0]["lineId"] = "een"
+
+    world.emulators.call(spoil)
+    world.add_customer("10077", "Nieuw Bedrijf", address=JANSEN_ADDRESS)
+    waiting = world.add_order("10077", "Nieuwe klant SIMON")
+    last = world.add_order(description="Laatste SIMON")
+
+    outcome = await world.run(SO_ONLY).run_loop("imports")
+
+    assert outcome.ok, outcome.error
+    assert (outcome.summary["imported"], outcome.summary["failed"],
+            outcome.summary["waiting"]) == (2, 1, 1)
+    for order_id in (first, last):
+        assert world.simon_record("workorder", f"SO-{order_id}") is not None
+    errors = await world.state.log.entries(min_severity=Severity.ERROR,
+                                           include_resolved=False)
+    assert [e.key for e in errors] == [f"SO-{broken}"]
+    assert f"Sales order {broken}" in errors[0].message and errors[0].action
+    warnings = await world.state.log.entries(min_severity=Severity.WARNING,
+                                             include_resolved=False, key=f"SO-{waiting}")
+    assert [e.severity for e in warnings] == [Severity.WARNING]
+
+
+async def test_a_lone_surrogate_in_an_order_reaches_simon_as_a_replacement(
+        world: World) -> None:
+    """A lone UTF-16 surrogate in an order's description, note and reference (an emoji cut
+    in half): the work order arrives in Simon with U+FFFD in its place; the pass goes on."""
+    await world.master_data()
+    order_id = world.add_order(description="Lek \ud83d SIMON", note="Sleutel \udc00 buren",
+                               ref_no="PO-\ud800")
+    other = world.add_order(description="Gewoon SIMON")
+
+    result = await world.import_orders()
+
+    assert (result.imported, result.failed) == (2, 0)
+    work_order = world.simon_record("workorder", f"SO-{order_id}")
+    assert work_order is not None
+    assert work_order["Description"] == "Lek \ufffd SIMON\n\nSleutel \ufffd buren"
+    assert work_order["Reference"] == "PO-\ufffd"
+    assert world.simon_record("workorder", f"SO-{other}") is not None

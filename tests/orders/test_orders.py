@@ -505,6 +505,10 @@ async def test_long_customer_reference_is_cut_with_a_warning(world: World,
                                               key=wo["Number"])
     assert warning.severity is Severity.WARNING
     assert "cut to 40 characters" in warning.message and cut in warning.message
+    # The cut is permanent: sending the work order does not hide the warning from the log.
+    assert warning.resolved_at is None
+    shown = await cli_log(world, "--severity", "warning")
+    assert [e["message"] for e in shown if e["key"] == wo["Number"]] == [warning.message]
 
 
 # --- S-49 attachments --------------------------------------------------------------------------
