@@ -369,7 +369,7 @@ class MasterDataSync:
             # The label says "customer 10023 Bakker" ("customer" alone when nothing is
             # readable); the key is what follows the noun.
             label = shown(problem.label) if problem.label else ""
-            if label.startswith(noun):
+            if label == noun or label.startswith(noun + " "):
                 label = label[len(noun):].strip()
             known = f"{noun} {label}" if label else known_as(
                 None, None, noun=noun, fallback=problem.record_id)

@@ -659,11 +659,12 @@ async def test_hostile_text_as_names_addresses_and_descriptions(world: World) ->
 
 # --- S-15 an interrupted first import reports its progress ------------------------------------
 
-async def test_interrupted_first_import_summary_shows_progress(world: World,
+async def test_interrupted_first_import_summary_shows_progress(sqlite_world: World,
                                                               tmp_path: Path) -> None:
     """S-15: `simon-visma run --once --loop masterdata --json` on a first import that Visma.net
     stops on page 2 (a 500 on every attempt) exits 1 and prints a summary with ok false, the
     error, and how far the customers got: done of total."""
+    world = sqlite_world
     world.server.visma.max_page_size = 100
     for code in ("UUR", "REIS", "VOORRIJ"):  # what the tenant's settings name: they are valid
         world.visma.add_item(code, code.title(), type="LaborItem")
