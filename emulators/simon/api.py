@@ -96,7 +96,7 @@ def routes(emulator: SimonEmulator) -> list[web.RouteDef]:
         return web.json_response(store.read_keys(request.match_info["table"], request.query))
 
     async def read_one(request: web.Request) -> web.Response:
-        return web.json_response(store.get(request.match_info["table"], _id(request)))
+        return web.json_response(store.wire(request.match_info["table"], _id(request)))
 
     async def read_sync(request: web.Request) -> web.Response:
         overlap = "overlap" in request.get(FLAGS, set())

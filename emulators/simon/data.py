@@ -68,12 +68,12 @@ FORMS: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
         ("foto", "Foto na afloop", "photo"),
         ("handtekening", "Handtekening klant", "signature"),
     )),
-    ("Keuringsrapport cv-ketel", (
-        ("co", "CO-waarde (ppm)", "number"),
-        ("druk", "Waterdruk (bar)", "number"),
-        ("keurdatum", "Datum keuring", "date"),
-        ("type", "Type toestel", "dropdown"),
-        ("handtekening", "Handtekening monteur", "signature"),
+    ("Keuringsrapport cv-ketel", (  # numbered questions: served as numbers now and then
+        ("101", "CO-waarde (ppm)", "number"),
+        ("102", "Waterdruk (bar)", "number"),
+        ("103", "Datum keuring", "date"),
+        ("104", "Type toestel", "dropdown"),
+        ("105", "Handtekening monteur", "signature"),
     )),
     ("Werkplekinspectie (LMRA)", (
         ("risico", "Risico's besproken?", "checkbox"),

@@ -106,6 +106,11 @@ class SimonEmulator:
         """Change a record the way a Simon user would (bumps `Modified`, not counted)."""
         return self.store.update(table, {"Id": record_id, **fields}, count=False)
 
+    def set_raw(self, table: str, record_id: int, field: str, value: Any) -> None:
+        """Serve `field` of a record as `value` on every `read/{id}`, unvalidated (what a
+        real Simon may send: `"Quantity": "veel"`, a lone surrogate)."""
+        self.store.set_raw(table, record_id, field, value)
+
     def archive_work_order(self, work_order_id: int, when: datetime | None = None,
                            work_performed: str | None = None) -> dict[str, Any]:
         """Complete and archive a work order (Status Completed, CompletedAt, Archived,

@@ -32,6 +32,7 @@ from emulators.simon.schema import (
     validate_body,
     validation,
 )
+from emulators.simon.wire import varied, varied_row
 
 DEFAULT_TOP = 100
 MAX_TOP = 1000
@@ -64,6 +65,9 @@ class SimonStore:
         self.raw: dict[tuple[str, int], dict[str, Any]] = {}
         """Wire values served verbatim, whatever the field's type: what a real Simon may
         send that this emulator would never store (`set_raw`)."""
+        self.vary_forms = True
+        """Answer reads in each record's mix of wire forms (emulators/simon/wire.py); off:
+        always the one canonical form."""
         self._next_id = FIRST_ID
         self._next_number = FIRST_WORK_ORDER_NUMBER
         self._lock = threading.RLock()
@@ -82,6 +86,17 @@ class SimonStore:
         if table_name is not None:
             out.update(self.raw.get((table_name, record["Id"]), {}))
         return out
+
+    def wire(self, table_name: str, record_id: int) -> dict[str, Any]:
+        """`GET /{table}/read/{id}`: the record in its mix of wire forms, with the raw values
+        set for it (`set_raw`) on top."""
+        table = table_of(table_name)
+        with self._lock:
+            out = self.public(self._record(table, record_id))
+            if self.vary_forms:
+                out = varied(table, out)
+            out.update(self.raw.get((table.name, record_id), {}))
+            return out
 
     def set_raw(self, table_name: str, record_id: int, field: str, value: Any) -> None:
         """Serve `field` of a record as `value` on every read from now on, unvalidated: how
@@ -215,7 +230,8 @@ class SimonStore:
                 found = self._by_ext_key[table.name].get(params["ExtKey"])
                 ids = [] if found is None else [found]
             matching = [records[i] for i in ids if all(test(records[i]) for test in tests)]
-            return [{"Id": r["Id"], "ExtKey": r["ExtKey"]} for r in matching[skip:skip + top]]
+            rows = [{"Id": r["Id"], "ExtKey": r["ExtKey"]} for r in matching[skip:skip + top]]
+            return [varied_row(table, r) for r in rows] if self.vary_forms else rows
 
     def read_sync(self, table_name: str, params: Mapping[str, str], *,
                   overlap: bool = False) -> list[dict[str, Any]]:
@@ -245,7 +261,8 @@ class SimonStore:
                 start = positions[skip] if skip < len(positions) else len(ordered)
                 repeat = min(OVERLAP_ROWS, top - 1)
                 page = (ordered[max(0, start - repeat):start] + page)[:top]
-            return [{"Id": r["Id"], "Modified": format_datetime(r["Modified"])} for r in page]
+            rows = [{"Id": r["Id"], "Modified": format_datetime(r["Modified"])} for r in page]
+            return [varied_row(table, r) for r in rows] if self.vary_forms else rows
 
     # --- rules ------------------------------------------------------------------------
 

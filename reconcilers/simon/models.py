@@ -149,10 +149,10 @@ def parse_text(value: Any) -> str:
 
 
 def parse_datetime(value: Any) -> datetime:
-    """An instant, always with a zone: ISO 8601 with `Z`, an offset or none (then UTC), a
-    bare date (midnight UTC), or .NET's `/Date(ms)/`."""
+    """An instant in UTC: ISO 8601 with `Z`, an offset or none (then UTC), a bare date
+    (midnight UTC), or .NET's `/Date(ms)/`."""
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, str):
         text = value.strip()
         dotnet = _DOTNET_DATE.fullmatch(text)
@@ -168,7 +168,7 @@ def parse_datetime(value: Any) -> datetime:
             except ValueError:
                 pass
             else:
-                return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+                return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
     raise Unreadable("is not a date-time")
 
 
@@ -216,9 +216,10 @@ def parse_time_of_day(value: Any) -> time:
             except ValueError:
                 raise Unreadable("is not a time of day") from None
         try:
-            return parse_time_of_day(parse_datetime(text)) if len(text) > 10 else \
-                time.fromisoformat(text).replace(tzinfo=None)
-        except (Unreadable, ValueError):
+            if len(text) > 10:  # a date-time; without a zone it is the wall time as written
+                return parse_time_of_day(datetime.fromisoformat(text))
+            return time.fromisoformat(text).replace(tzinfo=None)
+        except ValueError:
             pass
     raise Unreadable("is not a time of day")
 
@@ -345,7 +346,8 @@ class SimonRecord(SimonModel):
     server_fields: ClassVar[frozenset[str]] = frozenset({"id", "created", "modified"})
 
     id: Id = None
-    ext_key: Text = None
+    ext_key: Annotated[str | None, _reader(parse_text, needed=True, empty="")] = None
+    """The Visma.net key; "" (also when Simon sends null) for a record made in Simon."""
     created: InfoMoment = None
     modified: Moment = None
 
@@ -478,9 +480,8 @@ class TimeSheet(SimonRecord):
         if not isinstance(data, dict) or _readable(parse_date, data.get("Date")):
             return data
         start = data.get("Start")
-        if isinstance(start, str) and len(start.strip()) > 10 and \
-                _readable(parse_datetime, start):
-            return {**data, "Date": parse_date(parse_datetime(start))}
+        if isinstance(start, str) and len(start.strip()) > 10 and _readable(parse_date, start):
+            return {**data, "Date": parse_date(start)}
         return data
 
 
