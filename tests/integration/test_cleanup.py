@@ -10,13 +10,11 @@ from typing import Any
 
 import pytest
 
-from reconcilers.http import UnreadableRecordError
 from reconcilers.runner import LoopOutcome, TenantRun
 from reconcilers.status import build_status
 from reconcilers.store import LinkKind, LogTable, Severity
 from reconcilers.store.records import utc_now
 from reconcilers.tenant import VismaIntegrationStatus
-from reconcilers.visma import wire
 from tests.integration.conftest import Received, Rewrite, World
 
 pytestmark = pytest.mark.anyio
@@ -568,25 +566,6 @@ async def test_the_brake_lets_19_percent_through(sqlite_world: World, kind: str)
 
 # --- rows that cannot be read, records Simon refuses ----------------------------------------
 
-def _rows_can_be_unreadable() -> bool:
-    """Whether the Visma.net client sets an unreadable list row aside as that record's
-    problem (UnreadableRecordError) rather than failing the whole list."""
-    try:
-        wire.customer({"internalId": 1, "metadata": {}})
-    except UnreadableRecordError:
-        return True
-    except Exception:  # noqa: BLE001 - any other failure: not set aside
-        return False
-    return False
-
-
-unreadable_rows = pytest.mark.xfail(
-    not _rows_can_be_unreadable(), strict=True,
-    reason="the Visma.net client does not yet report an unreadable customer row as "
-           "UnreadableRecordError")
-
-
-@unreadable_rows
 async def test_an_unreadable_row_with_its_key_counts_as_still_there(world: World) -> None:
     """S-32: a customer row whose key can be read but whose number cannot is kept in Simon
     (it is still in Visma.net); the rest of the scan is judged as usual."""
@@ -610,7 +589,6 @@ async def test_an_unreadable_row_with_its_key_counts_as_still_there(world: World
     assert summary["customersRemoved"] == 1
 
 
-@unreadable_rows
 async def test_an_unreadable_row_without_its_key_removes_no_customer(world: World) -> None:
     """S-32: a customer row whose key cannot be read could be any customer: the customer
     scan is incomplete and no customer is removed."""
