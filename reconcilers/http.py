@@ -61,7 +61,7 @@ class UnreadableRecordError(Exception):
     naming the record, and goes on with the others. Never carries a secret."""
 
     def __init__(self, api: str, table: str, record_id: object, problems: list[str],
-                 label: str | None = None) -> None:
+                 label: str | None = None, number: str | None = None) -> None:
         self.api = api
         self.table = table
         self.record_id = record_id
@@ -69,6 +69,8 @@ class UnreadableRecordError(Exception):
         self.problems = problems
         self.label = label
         """How users know the record (number and name, code and description), if readable."""
+        self.number = number
+        """The record's number or code alone, if readable: the key of its log entries."""
         super().__init__(f"{api} {table} {label or record_id}: " + "; ".join(problems))
 
 

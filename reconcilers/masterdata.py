@@ -36,7 +36,7 @@ from reconcilers.simon.models import Customer as SimonCustomer
 from reconcilers.simon.models import Item as SimonItem
 from reconcilers.simon.models import Location as SimonLocation
 from reconcilers.simon.models import SimonRecord
-from reconcilers.store import LinkKind, LinkUpdate, LogTable, TenantState
+from reconcilers.store import LinkKind, LinkUpdate, LogTable, Severity, TenantState
 from reconcilers.store.records import parse_timestamp, utc_now
 from reconcilers.text import for_terminal
 from reconcilers.visma.client import VismaClient
@@ -279,6 +279,7 @@ class MasterDataSync:
         self.refused = {} if refused is None else refused
         """"<link kind>:<Visma.net key>" -> the hash of the content Simon refused for it."""
         self._writers = asyncio.Semaphore(WRITERS)
+        self._open_errors: dict[LogTable, set[str]] = {}
 
     async def run(self) -> MasterDataResult:
         await self._sync_kind(CUSTOMERS, self.result.customers)
@@ -377,7 +378,7 @@ class MasterDataSync:
                         reason(problem))
             await self.state.log.error(
                 LogTable.CUSTOMER if kind == CUSTOMERS else LogTable.ITEM,
-                log_key(label, f"a {noun} without number"),
+                log_key(problem.number, label, f"a {noun} without number"),
                 f"Visma.net sent {known} in a form the integration cannot read "
                 f"({reason(problem)}), so it is not sent to Simon.",
                 f"Check the {noun} in Visma.net and correct or save it again; it is read "
@@ -451,8 +452,18 @@ class MasterDataSync:
             await self._customer_failed(customer, f"Simon refused {known}: {reason(problem)}")
             return
         self.refused.pop(refused, None)
+        await self._fixed(LogTable.CUSTOMER, log_key(customer.number, customer.name))
         written_locations.extend(
             await self._work_addresses(customer, simon_id, wanted, location_links))
+
+    async def _fixed(self, table: LogTable, key: str) -> None:
+        """A record that went through this pass: the errors about it are over. The keys with
+        open errors are read once per pass, and only by a pass that meets a record."""
+        if table not in self._open_errors:
+            self._open_errors[table] = await self.state.log.open_keys(table)
+        if key in self._open_errors[table]:
+            self._open_errors[table].discard(key)
+            await self.state.log.resolve(table, key, severities=[Severity.ERROR])
 
     async def _customer_failed(self, customer: Customer, message: str) -> None:
         self.result.customers.failed += 1
@@ -504,6 +515,7 @@ class MasterDataSync:
                 continue
             assert digest is not None
             self.refused.pop(f"{LinkKind.LOCATION}:{key}", None)
+            await self._fixed(LogTable.WORK_ADDRESS, log_key(name, customer.number))
             updates.append(LinkUpdate(key, simon_id, digest))
             self.result.work_addresses_written += 1
         return updates
@@ -564,6 +576,7 @@ class MasterDataSync:
                 return
             assert digest is not None
             self.refused.pop(refused, None)
+            await self._fixed(LogTable.ITEM, log_key(item.number, item.description))
             written.append(LinkUpdate(key, simon_id, digest))
             self.result.items.written += 1
 

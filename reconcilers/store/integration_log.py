@@ -131,6 +131,19 @@ class IntegrationLog(TenantScoped):
         """The newest unresolved errors, for the resource's ``status.recentErrors`` (S-81)."""
         return await self.entries(Severity.ERROR, limit=limit, include_resolved=False)
 
+    async def open_keys(self, table: LogTable | str,
+                        severity: Severity | str = Severity.ERROR) -> set[str]:
+        """The keys of ``table`` with an unresolved entry of ``severity``: one query, so a
+        pass can resolve what it fixed without asking about every record."""
+        stmt = select(_t.record_key).distinct().where(
+            _t.tenant == self.tenant,
+            _t.record_table == LogTable(table).value,
+            _t.severity == Severity(severity).value,
+            _t.resolved_at.is_(None),
+        )
+        async with self._db.read() as conn:
+            return {row.record_key for row in await conn.execute(stmt)}
+
     async def resolve(
         self,
         table: LogTable | str,

@@ -130,10 +130,10 @@ def _number(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
 
 
-def _unreadable(table: str, record_id: object, problems: list[str], label: str
-                ) -> UnreadableRecordError:
+def _unreadable(table: str, record_id: object, problems: list[str], label: str,
+                number: str | None = None) -> UnreadableRecordError:
     return UnreadableRecordError(api=READ_API, table=table, record_id=record_id,
-                                 problems=problems, label=label)
+                                 problems=problems, label=label, number=number)
 
 
 def _why(dto: dict[str, Any], name: str, what: str) -> str:
@@ -193,7 +193,7 @@ def customer(dto: Any) -> Customer:
         problems.append(_why(dto, "number", "a customer number"))
     if internal_id is None or number is None:
         raise _unreadable("customer", internal_id, problems,
-                          _label("customer", number, name.strip()))
+                          _label("customer", number, name.strip()), number)
     return Customer(
         internal_id=internal_id,
         number=number,
@@ -222,7 +222,7 @@ def inventory_item(dto: Any) -> InventoryItem:
         problems.append(_why(dto, "inventoryNumber", "an item number"))
     if inventory_id is None or number is None:
         raise _unreadable("item", inventory_id, problems,
-                          _label("item", number, description.strip()))
+                          _label("item", number, description.strip()), number)
     return InventoryItem(
         inventory_id=inventory_id,
         number=number,

@@ -565,7 +565,7 @@ async def test_unreadable_visma_rows_are_one_error_each(world: World) -> None:
     """S-80, S-15: a customer row and an item row Visma.net sends without their key cannot be
     read; each is one error naming it by number and name (code and description), the other
     rows of their page arrive, and the first import counts them as done. Repaired in Visma.net,
-    the customer is read and sent at the next pass."""
+    the customer is read and sent at the next pass, and its error is resolved."""
     world.visma.add_customer("10040", "Voor B.V.", address=KERKSTRAAT)
     broken = internal_id(world.visma.add_customer("10041", "Kapot B.V.", address=KERKSTRAAT))
     world.visma.add_customer("10042", "Na B.V.", address=INDUSTRIEWEG)
@@ -593,6 +593,9 @@ async def test_unreadable_visma_rows_are_one_error_each(world: World) -> None:
     world.visma.update_customer("10041", internalId=broken)
     await masterdata(run)
     assert world.simon_customer(broken) is not None
+    # Fixed: its error is over (the item's is not).
+    assert [e.key for e in await run.state.log.entries(Severity.ERROR, include_resolved=False)
+            ] == [item.key]
 
 
 # --- text from outside is data ----------------------------------------------------------------
