@@ -15,11 +15,24 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
+from reconcilers.text import repaired_text
+
 from .database import TenantScoped
 from .models import integration_log
 from .records import LogEntry, LogTable, Severity, as_utc, utc_now
 
 _t = integration_log.c
+KEY_LENGTH = 100  # the record_key column
+
+
+def stored_text(text: str) -> str:
+    """Text as the store can hold it on every database: valid Unicode, no NUL."""
+    return repaired_text(text).replace("\x00", "\\x00")
+
+
+def stored_key(key: str) -> str:
+    """A record key as stored and looked up: stored text, at most the column's length."""
+    return stored_text(key)[:KEY_LENGTH]
 
 
 class IntegrationLog(TenantScoped):
@@ -45,6 +58,8 @@ class IntegrationLog(TenantScoped):
         level = Severity(severity)
         where = LogTable(table)
         when = as_utc(time) if time else utc_now()
+        key, message = stored_key(key), stored_text(message)
+        action = stored_text(action) if action is not None else None
         async with self._db.write() as conn:
             if dedupe:
                 existing = (
@@ -53,7 +68,7 @@ class IntegrationLog(TenantScoped):
                         .where(
                             _t.tenant == self.tenant,
                             _t.record_table == where.value,
-                            _t.record_key == key,
+                            _t.record_key == stored_key(key),
                             _t.severity == level.value,
                             _t.message == message,
                             _t.resolved_at.is_(None),
@@ -118,7 +133,7 @@ class IntegrationLog(TenantScoped):
         if table is not None:
             stmt = stmt.where(_t.record_table == LogTable(table).value)
         if key is not None:
-            stmt = stmt.where(_t.record_key == key)
+            stmt = stmt.where(_t.record_key == stored_key(key))
         if since is not None:
             stmt = stmt.where(_t.time >= as_utc(since))
         stmt = stmt.order_by(_t.time.desc(), _t.id.desc())
@@ -164,7 +179,7 @@ class IntegrationLog(TenantScoped):
             .where(
                 _t.tenant == self.tenant,
                 _t.record_table == LogTable(table).value,
-                _t.record_key == key,
+                _t.record_key == stored_key(key),
                 _t.resolved_at.is_(None),
             )
             .values(resolved_at=when)

@@ -98,6 +98,19 @@ async def test_resolve_by_severity_keeps_permanent_facts(store: Store) -> None:
             if e.key == "2001"] == [("2001", Severity.INFO)]
 
 
+async def test_text_from_outside_is_stored_on_every_database(store: Store) -> None:
+    """Text the APIs sent (a lone surrogate, a NUL, a key longer than the column) is stored
+    as valid text, and the entry is found and resolved by the key it was added with."""
+    log = store.tenant(TENANT).log
+    key = "WO-\ud800" + "9" * 150
+    entry = await log.error(LogTable.WORK_ORDER, key, "Nummer \ud83d met\x00nul", "fix\udc00")
+    assert entry.key == "WO-\ufffd" + "9" * 96
+    assert entry.message == "Nummer \ufffd met\\x00nul" and entry.action == "fix\ufffd"
+    assert [e.id for e in await log.entries(key=key)] == [entry.id]
+    assert await log.open_keys(LogTable.WORK_ORDER) == {entry.key}
+    assert await log.resolve(LogTable.WORK_ORDER, key) == 1
+
+
 async def test_dedupe_and_prune(store: Store) -> None:
     """S-80: a problem met on every pass can stay one entry; old entries can be pruned."""
     log = store.tenant(TENANT).log
