@@ -35,12 +35,12 @@ from emulators.launch import tenant_manifests  # noqa: E402
 from emulators.server import EmulatorServer  # noqa: E402
 from emulators.simon import SimonEmulator  # noqa: E402
 from emulators.visma import VismaEmulator, generate_visma_tenant  # noqa: E402
-from reconcilers.credentials import resolve  # noqa: E402
-from reconcilers.masterdata import MasterDataResult, MasterDataSync  # noqa: E402
-from reconcilers.runner import TenantRun, build_clients  # noqa: E402
-from reconcilers.simon.models import Customer as SimonCustomer  # noqa: E402
+from reconcilers.clients.simon.models import Customer as SimonCustomer  # noqa: E402
+from reconcilers.loops.masterdata import MasterDataResult, MasterDataSync  # noqa: E402
+from reconcilers.resource.credentials import resolve  # noqa: E402
+from reconcilers.resource.tenant import tenant_from_body  # noqa: E402
+from reconcilers.runtime.runner import TenantRun, build_clients  # noqa: E402
 from reconcilers.store import LinkKind, LinkUpdate, open_store  # noqa: E402
-from reconcilers.tenant import tenant_from_body  # noqa: E402
 
 CUSTOMERS_PATH, ITEMS_PATH = "/v1/customer", "/v1/inventory"
 

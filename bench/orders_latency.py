@@ -49,7 +49,7 @@ from emulators.server import EmulatorServer  # noqa: E402
 from emulators.simon.data import add_work_orders, populate  # noqa: E402
 from emulators.simon.schema import parse_datetime  # noqa: E402
 from emulators.visma import DEFAULT_TENANT_ID, generate_visma_tenant  # noqa: E402
-from reconcilers.orders import marker_of  # noqa: E402
+from reconcilers.loops.orders import marker_of  # noqa: E402
 
 DEFAULT_INTERVAL = 30.0
 TARGET_P99 = 60.0

@@ -38,8 +38,7 @@ from reportlab.pdfgen.canvas import Canvas  # noqa: E402
 
 from emulators.simon import SimonEmulator  # noqa: E402
 from emulators.simon.data import add_work_orders, data_uri, populate, tiny_png  # noqa: E402
-from reconcilers import documents  # noqa: E402
-from reconcilers.simon.models import (  # noqa: E402
+from reconcilers.clients.simon.models import (  # noqa: E402
     TRAVEL,
     WORK,
     Customer,
@@ -53,6 +52,7 @@ from reconcilers.simon.models import (  # noqa: E402
     WorkOrderDetails,
     WorkOrderSurvey,
 )
+from reconcilers.documents import rendering  # noqa: E402
 
 TARGET_MS = 20.0
 WARM_UP = 20
@@ -176,7 +176,7 @@ def row(name: str, samples: Sequence[Sample], extra: str = "") -> str:
 
 def measure(label: str, orders: Sequence[WorkOrderDetails],
             users: dict[int, str] | None = None) -> list[str]:
-    documents._pictures.clear()
+    rendering._pictures.clear()
     work_order_ms: list[Sample] = []
     forms_ms: list[Sample] = []
     both_ms: list[Sample] = []
@@ -186,12 +186,12 @@ def measure(label: str, orders: Sequence[WorkOrderDetails],
 
         def render_wo(details: WorkOrderDetails = details) -> None:
             nonlocal wo
-            wo = documents.render_work_order_pdf(details, company="Acme Installaties B.V.",
+            wo = rendering.render_work_order_pdf(details, company="Acme Installaties B.V.",
                                                  users=users)
 
         def render_fo(details: WorkOrderDetails = details) -> None:
             nonlocal fo
-            fo = documents.render_forms_pdf(details, company="Acme Installaties B.V.")
+            fo = rendering.render_forms_pdf(details, company="Acme Installaties B.V.")
 
         first = timed(render_wo)
         work_order_ms.append(first)
@@ -220,8 +220,8 @@ def main() -> None:
     generated, users = generated_orders(args.orders, args.seed)
     typical = typical_orders(args.orders, args.seed)
     for details in (generated + typical)[:WARM_UP]:  # imports, font metrics, caches
-        documents.render_work_order_pdf(details)
-        documents.render_forms_pdf(details)
+        rendering.render_work_order_pdf(details)
+        rendering.render_forms_pdf(details)
     for _ in range(WARM_UP):
         empty_document()
 

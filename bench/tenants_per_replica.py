@@ -3,7 +3,7 @@
 
 The emulators run in a separate process (their CPU is not the operator's). Every tenant is a
 full TenantRun (its own clients, its state in one shared SQLite store, as the chart's default)
-running the master-data, orders and imports loops through `reconcilers.schedule` with short
+running the master-data, orders and imports loops through `reconcilers.runtime.schedule` with short
 intervals, so many passes fall in a short run; the lag of every pass (how late it started after
 it was due) is recorded. Steady state is measured: the first import and the settings check of
 every tenant happen before the clock starts. A run with few tenants is the baseline.
@@ -28,11 +28,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from emulators.launch import tenant_manifests  # noqa: E402
-from reconcilers.credentials import resolve  # noqa: E402
-from reconcilers.runner import LoopOutcome, TenantRun, build_clients  # noqa: E402
-from reconcilers.schedule import run_on_schedule  # noqa: E402
+from reconcilers.resource.credentials import resolve  # noqa: E402
+from reconcilers.resource.tenant import tenant_from_body  # noqa: E402
+from reconcilers.runtime.runner import LoopOutcome, TenantRun, build_clients  # noqa: E402
+from reconcilers.runtime.schedule import run_on_schedule  # noqa: E402
 from reconcilers.store import open_store  # noqa: E402
-from reconcilers.tenant import tenant_from_body  # noqa: E402
 
 LOOPS = ["masterdata", "orders", "imports"]
 

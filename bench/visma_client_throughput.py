@@ -29,8 +29,8 @@ from emulators.visma import (  # noqa: E402
     DEFAULT_TENANT_ID,
     generate_visma_tenant,
 )
-from reconcilers.http import RetryPolicy  # noqa: E402
-from reconcilers.visma import VismaClient  # noqa: E402
+from reconcilers.clients.http import RetryPolicy  # noqa: E402
+from reconcilers.clients.visma import VismaClient  # noqa: E402
 
 PAGE_SIZE = 1000
 

@@ -1,4 +1,4 @@
-"""The simon-visma operator: thin kopf handlers around reconcilers.service.TenantService.
+"""The simon-visma operator: thin kopf handlers around reconcilers.runtime.service.TenantService.
 
     kopf run operator/main.py --all-namespaces --standalone --liveness=http://0.0.0.0:8080/healthz
 
@@ -24,11 +24,11 @@ import kopf
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 
-from reconcilers import metrics
-from reconcilers.credentials import CredentialsError
-from reconcilers.service import Kubernetes, TenantService
+from reconcilers.resource.credentials import CredentialsError
+from reconcilers.resource.tenant import GROUP, PLURAL, VERSION
+from reconcilers.runtime import metrics
+from reconcilers.runtime.service import Kubernetes, TenantService
 from reconcilers.store import default_database_url, open_store
-from reconcilers.tenant import GROUP, PLURAL, VERSION
 
 DOMAIN = "simon-visma.io"
 

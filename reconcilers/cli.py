@@ -29,9 +29,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NoReturn, TextIO
 
-from reconcilers.credentials import CredentialsError, load_secrets_file, resolve
-from reconcilers.runner import LOOPS, LoopOutcome, TenantRun, build_clients
-from reconcilers.schedule import run_on_schedule
+from reconcilers.resource.credentials import CredentialsError, load_secrets_file, resolve
+from reconcilers.resource.tenant import Tenant, TenantSpecError, load_tenant
+from reconcilers.runtime.runner import LOOPS, LoopOutcome, TenantRun, build_clients
+from reconcilers.runtime.schedule import run_on_schedule
 from reconcilers.store import (
     DatabaseUnavailableError,
     DatabaseUrlError,
@@ -41,7 +42,6 @@ from reconcilers.store import (
     open_store,
 )
 from reconcilers.store.records import utc_now
-from reconcilers.tenant import Tenant, TenantSpecError, load_tenant
 from reconcilers.text import QUOTE_LIMIT, for_terminal, repaired_text
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2

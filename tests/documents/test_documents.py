@@ -15,16 +15,7 @@ from PIL import Image
 from pypdf import PdfReader
 
 from emulators.simon.data import data_uri, tiny_png
-from reconcilers import documents
-from reconcilers.documents import (
-    UNREADABLE_IMAGE,
-    forms_filename,
-    merge_pdfs,
-    render_forms_pdf,
-    render_work_order_pdf,
-    work_order_filename,
-)
-from reconcilers.simon.models import (
+from reconcilers.clients.simon.models import (
     TRAVEL,
     WORK,
     Customer,
@@ -36,6 +27,15 @@ from reconcilers.simon.models import (
     WorkOrder,
     WorkOrderDetails,
     WorkOrderSurvey,
+)
+from reconcilers.documents import rendering
+from reconcilers.documents.rendering import (
+    UNREADABLE_IMAGE,
+    forms_filename,
+    merge_pdfs,
+    render_forms_pdf,
+    render_work_order_pdf,
+    work_order_filename,
 )
 
 RNG = random.Random("documents")
@@ -323,7 +323,7 @@ def test_same_input_same_bytes() -> None:
     """Invariant mode: rendering is deterministic (same work order, same attachment)."""
     assert render_work_order_pdf(typical()) == render_work_order_pdf(typical())
     assert render_forms_pdf(typical()) == render_forms_pdf(typical())
-    documents._pictures.clear()
+    rendering._pictures.clear()
     assert render_work_order_pdf(typical()) == render_work_order_pdf(typical())
 
 
@@ -350,7 +350,7 @@ def test_merge_pdfs() -> None:
 
 def test_images_are_decoded_once_within_a_budget() -> None:
     """The work order PDF and the forms PDF share decoded images; the cache stays in budget."""
-    cache = documents._PictureCache(budget=4000)
+    cache = rendering._PictureCache(budget=4000)
     uris = [data_uri(tiny_png(random.Random(i), 24, 8)) for i in range(30)]
     first = cache.get(uris[0])
     assert first is not None and cache.get(uris[0]) is first  # decoded once

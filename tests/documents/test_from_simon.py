@@ -12,9 +12,9 @@ from pypdf import PdfReader
 from emulators.server import EmulatorServer
 from emulators.simon import DEFAULT_LICENSE_KEY, DEFAULT_PASSWORD, DEFAULT_USER
 from emulators.simon.data import add_work_orders
-from reconcilers.documents import render_forms_pdf, render_work_order_pdf
-from reconcilers.simon import SimonClient
-from reconcilers.simon.models import WorkOrderDetails
+from reconcilers.clients.simon import SimonClient
+from reconcilers.clients.simon.models import WorkOrderDetails
+from reconcilers.documents.rendering import render_forms_pdf, render_work_order_pdf
 
 
 def dutch(value: float | int) -> str:

@@ -14,15 +14,15 @@ import pytest
 from emulators.launch import tenant_manifests
 from emulators.server import EmulatorServer
 from emulators.visma import DEFAULT_TENANT_ID
-from reconcilers.credentials import resolve
-from reconcilers.http import RetryPolicy
-from reconcilers.imports import ImportResult, OrderImport
-from reconcilers.masterdata import MasterDataResult, MasterDataSync
-from reconcilers.runner import TenantRun, build_clients
-from reconcilers.simon.client import SimonClient
+from reconcilers.clients.http import RetryPolicy
+from reconcilers.clients.simon.client import SimonClient
+from reconcilers.clients.visma.client import VismaClient
+from reconcilers.loops.imports import ImportResult, OrderImport
+from reconcilers.loops.masterdata import MasterDataResult, MasterDataSync
+from reconcilers.resource.credentials import resolve
+from reconcilers.resource.tenant import Imports, Tenant
+from reconcilers.runtime.runner import TenantRun, build_clients
 from reconcilers.store import Store, TenantState, open_store
-from reconcilers.tenant import Imports, Tenant
-from reconcilers.visma.client import VismaClient
 
 FAST = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, timeout=10.0)
 

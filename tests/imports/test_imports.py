@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from reconcilers.imports import WAIT_ACTION, mark_kind, pending_kind
-from reconcilers.masterdata import OVERLAP
+from reconcilers.loops.imports import WAIT_ACTION, mark_kind, pending_kind
+from reconcilers.loops.masterdata import OVERLAP
 from reconcilers.store import LogTable, Severity
 from reconcilers.store.records import parse_timestamp
 from tests.imports.conftest import JANSEN_ADDRESS, SO_ONLY, World, imports

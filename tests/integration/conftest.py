@@ -32,11 +32,11 @@ from emulators.server import EmulatorServer
 from emulators.simon import SimonEmulator
 from emulators.visma import DEFAULT_TENANT_ID
 from emulators.visma.company import Company
-from reconcilers.credentials import resolve
-from reconcilers.http import RetryPolicy
-from reconcilers.runner import TenantRun, build_clients
+from reconcilers.clients.http import RetryPolicy
+from reconcilers.resource.credentials import resolve
+from reconcilers.resource.tenant import tenant_from_body
+from reconcilers.runtime.runner import TenantRun, build_clients
 from reconcilers.store import Store, TenantState, open_store
-from reconcilers.tenant import tenant_from_body
 
 # Quick retries, so that injected faults cost milliseconds; three attempts per request.
 FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, timeout=20.0)

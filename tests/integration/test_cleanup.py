@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from reconcilers.runner import LoopOutcome, TenantRun
-from reconcilers.status import build_status
+from reconcilers.resource.tenant import VismaIntegrationStatus
+from reconcilers.runtime.runner import LoopOutcome, TenantRun
+from reconcilers.runtime.status import build_status
 from reconcilers.store import LinkKind, LogTable, Severity
 from reconcilers.store.records import utc_now
-from reconcilers.tenant import VismaIntegrationStatus
 from tests.integration.conftest import Received, Rewrite, World
 
 pytestmark = pytest.mark.anyio

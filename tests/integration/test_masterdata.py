@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 import yaml
 
-from reconcilers.masterdata import OVERLAP, MasterDataSync
-from reconcilers.runner import TenantRun
+from reconcilers.clients.visma.wire import filter_datetime
+from reconcilers.loops.masterdata import OVERLAP, MasterDataSync
+from reconcilers.runtime.runner import TenantRun
 from reconcilers.store import LogTable, Severity
 from reconcilers.store.records import LogEntry, parse_timestamp
 from reconcilers.text import repaired_text
-from reconcilers.visma.wire import filter_datetime
 from tests.integration.conftest import World
 from tests.test_addresses import HOSTILE
 

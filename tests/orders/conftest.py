@@ -25,15 +25,15 @@ from emulators.launch import tenant_manifests
 from emulators.server import EmulatorServer
 from emulators.simon.data import data_uri, tiny_png
 from emulators.visma import DEFAULT_TENANT_ID
-from reconcilers.credentials import resolve
-from reconcilers.http import RetryPolicy
-from reconcilers.masterdata import MasterDataSync
-from reconcilers.orders import marker_of
-from reconcilers.runner import LoopOutcome, TenantRun, build_clients
-from reconcilers.simon.client import SimonClient
+from reconcilers.clients.http import RetryPolicy
+from reconcilers.clients.simon.client import SimonClient
+from reconcilers.clients.visma.client import VismaClient
+from reconcilers.loops.masterdata import MasterDataSync
+from reconcilers.loops.orders import marker_of
+from reconcilers.resource.credentials import resolve
+from reconcilers.resource.tenant import Tenant
+from reconcilers.runtime.runner import LoopOutcome, TenantRun, build_clients
 from reconcilers.store import Store, TenantState, open_store
-from reconcilers.tenant import Tenant
-from reconcilers.visma.client import VismaClient
 
 # Quick retries: an injected fault costs milliseconds, not seconds.
 FAST = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, timeout=10.0)

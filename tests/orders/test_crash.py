@@ -44,10 +44,10 @@ from emulators.launch import tenant_manifests
 from emulators.server import EmulatorServer
 from emulators.simon.data import add_work_orders
 from emulators.visma import DEFAULT_TENANT_ID
-from reconcilers.documents import forms_filename, work_order_filename
-from reconcilers.http import RetryPolicy
-from reconcilers.orders import marker_of
-from reconcilers.runner import TenantRun, build_clients
+from reconcilers.clients.http import RetryPolicy
+from reconcilers.documents.rendering import forms_filename, work_order_filename
+from reconcilers.loops.orders import marker_of
+from reconcilers.runtime.runner import TenantRun, build_clients
 from reconcilers.store import WorkOrderState, open_store
 from reconcilers.store.records import parse_timestamp
 from tests.orders.conftest import seed_company, seed_users, tenant_and_credentials

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from pypdf import PdfReader
 
-from reconcilers.orders import marker_of
+from reconcilers.loops.orders import marker_of
 from reconcilers.store import LogTable, Severity, WorkOrderState
 from tests.orders.conftest import (
     ACTION_CUSTOMER,

@@ -12,14 +12,14 @@ import pytest
 from pypdf import PdfReader
 
 from emulators.simon import SimonEmulator
-from reconcilers.http import NotFoundError, RequestRejectedError
-from reconcilers.simon import (
+from reconcilers.clients.http import NotFoundError, RequestRejectedError
+from reconcilers.clients.simon import (
     DuplicateExtKeyError,
     InUseError,
     InvalidReferenceError,
     SimonClient,
 )
-from reconcilers.simon.models import (
+from reconcilers.clients.simon.models import (
     TRAVEL,
     WORK,
     Change,

@@ -9,15 +9,15 @@ from collections.abc import Callable
 import pytest
 
 from emulators.simon import SimonEmulator
-from reconcilers.http import (
+from reconcilers.clients.http import (
     AuthError,
     InDoubtError,
     RateLimitedError,
     RetryPolicy,
     TransientApiError,
 )
-from reconcilers.simon import SimonClient
-from reconcilers.simon.models import Change, Customer, Item, WorkOrder
+from reconcilers.clients.simon import SimonClient
+from reconcilers.clients.simon.models import Change, Customer, Item, WorkOrder
 from tests.simon.conftest import FAST, RecordingSleep
 
 pytestmark = pytest.mark.anyio

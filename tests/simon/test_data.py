@@ -11,8 +11,8 @@ from PIL import Image
 
 from emulators.simon import SimonEmulator
 from emulators.simon.data import SKIP_WORD, add_work_orders, populate
-from reconcilers.simon import SimonClient
-from reconcilers.simon.models import WorkOrder
+from reconcilers.clients.simon import SimonClient
+from reconcilers.clients.simon.models import WorkOrder
 
 IGNORED = {"Created", "Modified", "ArchivedAt", "CompletedAt", "PlannedDate", "Date",
            "Start", "End"}

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emulators.simon.schema import TABLES, FieldSpec
-from reconcilers.http import UnreadableRecordError
-from reconcilers.simon.client import read_record
-from reconcilers.simon.models import (
+from reconcilers.clients.http import UnreadableRecordError
+from reconcilers.clients.simon.client import read_record
+from reconcilers.clients.simon.models import (
     INFORMATIONAL,
     LOCAL_TIME,
     RECORD_TYPES,

@@ -13,9 +13,9 @@ import pytest
 
 from emulators.simon import SimonEmulator
 from emulators.simon.data import add_work_orders, populate
-from reconcilers.http import UnreadableRecordError
-from reconcilers.simon import SimonClient
-from reconcilers.simon.models import (
+from reconcilers.clients.http import UnreadableRecordError
+from reconcilers.clients.simon import SimonClient
+from reconcilers.clients.simon.models import (
     Customer,
     Scheduling,
     TimeSheet,

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
-from reconcilers.tenant import (
+from reconcilers.resource.tenant import (
     API_VERSION,
     DURATION_PATTERN,
     URL_PATTERN,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from reconcilers.credentials import (
+from reconcilers.resource.credentials import (
     CredentialsError,
     SecretsFileError,
     SimonCredentials,
@@ -17,7 +17,7 @@ from reconcilers.credentials import (
     load_secrets_file,
     resolve,
 )
-from reconcilers.tenant import Tenant, load_tenant
+from reconcilers.resource.tenant import Tenant, load_tenant
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"

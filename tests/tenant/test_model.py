@@ -12,7 +12,7 @@ import kopf
 import pytest
 import yaml
 
-from reconcilers.tenant import (
+from reconcilers.resource.tenant import (
     API_VERSION,
     DURATION_MAX,
     DURATION_MIN,

@@ -12,8 +12,8 @@ import pytest
 
 from emulators.server import EmulatorServer
 from emulators.visma import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT_ID
-from reconcilers.http import RetryPolicy
-from reconcilers.visma import VismaClient
+from reconcilers.clients.http import RetryPolicy
+from reconcilers.clients.visma import VismaClient
 
 T = TypeVar("T")
 

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from emulators.visma import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT_ID
-from reconcilers.http import AuthError
+from reconcilers.clients.http import AuthError
 from tests.visma.conftest import run, seed_basics, token
 
 TENANT_B = "2b9d7c1e-4f3a-4e8b-a6d5-00000000000b"

@@ -10,14 +10,14 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from reconcilers.http import (
+from reconcilers.clients.http import (
     InDoubtError,
     RateLimitedError,
     RequestRejectedError,
     RetryPolicy,
     TransientApiError,
 )
-from reconcilers.visma.models import (
+from reconcilers.clients.visma.models import (
     NewCustomerInvoice,
     NewCustomerInvoiceLine,
     NewSalesOrder,

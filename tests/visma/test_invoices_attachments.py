@@ -9,8 +9,8 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from reconcilers.http import NotFoundError, RequestRejectedError
-from reconcilers.visma.models import NewCustomerInvoice, NewCustomerInvoiceLine
+from reconcilers.clients.http import NotFoundError, RequestRejectedError
+from reconcilers.clients.visma.models import NewCustomerInvoice, NewCustomerInvoiceLine
 from tests.visma.conftest import run, seed_basics
 
 INVOICE = {

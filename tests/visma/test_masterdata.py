@@ -289,7 +289,7 @@ def test_client_sends_utc_filter_format(emulators, make_client):
     from datetime import UTC
     from zoneinfo import ZoneInfo
 
-    from reconcilers.visma.wire import filter_datetime
+    from reconcilers.clients.visma.wire import filter_datetime
 
     def seed():
         visma = emulators.visma

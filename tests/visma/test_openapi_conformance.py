@@ -26,7 +26,7 @@ from jsonschema import FormatChecker
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
 from emulators.visma import generate_visma_tenant
-from reconcilers.visma.models import (
+from reconcilers.clients.visma.models import (
     NewCustomerInvoice,
     NewCustomerInvoiceLine,
     NewSalesOrder,

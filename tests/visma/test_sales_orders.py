@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from reconcilers.http import NotFoundError, RequestRejectedError
-from reconcilers.visma.models import NewSalesOrder, NewSalesOrderLine
+from reconcilers.clients.http import NotFoundError, RequestRejectedError
+from reconcilers.clients.visma.models import NewSalesOrder, NewSalesOrderLine
 from tests.visma.conftest import run, seed_basics
 
 ORDER = {

@@ -1,4 +1,4 @@
-"""Reading Visma.net JSON is tolerant (reconcilers/visma/wire.py): every form the OpenAPI
+"""Reading Visma.net JSON is tolerant (reconcilers/clients/visma/wire.py): every form the OpenAPI
 files allow reads, extra and missing optional fields do no harm, and a record fails only when
 what the integration needs of it is missing, and then only with UnreadableRecordError.
 
@@ -18,9 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconcilers.http import UnreadableRecordError
+from reconcilers.clients.http import UnreadableRecordError
+from reconcilers.clients.visma import wire
 from reconcilers.text import read_json, repaired_text
-from reconcilers.visma import wire
 
 MISSING = object()
 """A field left out of the record altogether."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconcilers.http import UnreadableRecordError
+from reconcilers.clients.http import UnreadableRecordError
 from tests.visma.conftest import run, seed_basics
 
 

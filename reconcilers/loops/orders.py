@@ -31,9 +31,8 @@ from typing import Literal
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from reconcilers import documents
 from reconcilers.addresses import PostalAddress
-from reconcilers.http import (
+from reconcilers.clients.http import (
     ApiError,
     ConflictError,
     InDoubtError,
@@ -41,9 +40,25 @@ from reconcilers.http import (
     RequestRejectedError,
     UnreadableRecordError,
 )
-from reconcilers.simon.client import SimonClient
-from reconcilers.simon.models import Change, WorkOrder, WorkOrderDetails
-from reconcilers.simon.models import Item as SimonItem
+from reconcilers.clients.simon.client import SimonClient
+from reconcilers.clients.simon.models import Change, WorkOrder, WorkOrderDetails
+from reconcilers.clients.simon.models import Item as SimonItem
+from reconcilers.clients.visma.client import VismaClient
+from reconcilers.clients.visma.models import (
+    NewCustomerInvoice,
+    NewCustomerInvoiceLine,
+    NewSalesOrder,
+    NewSalesOrderLine,
+)
+from reconcilers.documents import rendering
+from reconcilers.resource.tenant import (
+    Attachments,
+    CustomerReference,
+    DocumentType,
+    Note,
+    OrderSettings,
+    PdfSource,
+)
 from reconcilers.store import (
     DocumentKind,
     LedgerEntry,
@@ -54,22 +69,7 @@ from reconcilers.store import (
 )
 from reconcilers.store.ledger import LedgerConflict
 from reconcilers.store.records import Severity, parse_timestamp
-from reconcilers.tenant import (
-    Attachments,
-    CustomerReference,
-    DocumentType,
-    Note,
-    OrderSettings,
-    PdfSource,
-)
 from reconcilers.text import quoted, repaired_text
-from reconcilers.visma.client import VismaClient
-from reconcilers.visma.models import (
-    NewCustomerInvoice,
-    NewCustomerInvoiceLine,
-    NewSalesOrder,
-    NewSalesOrderLine,
-)
 
 log = logging.getLogger(__name__)
 
@@ -620,8 +620,8 @@ class OrderPush:
             wanted.append("forms")
         files = []
         for what in wanted:
-            name = (documents.work_order_filename(number) if what == "workorder"
-                    else documents.forms_filename(number))
+            name = (rendering.work_order_filename(number) if what == "workorder"
+                    else rendering.forms_filename(number))
             if name in done:
                 continue
             try:
@@ -646,10 +646,10 @@ class OrderPush:
             if what == "workorder":
                 return await self.simon.work_order_pdf(details.work_order.id or 0)
             parts = [await self.simon.survey_pdf(s.id or 0) for s in details.surveys]
-            return documents.merge_pdfs(parts)
+            return rendering.merge_pdfs(parts)
         if what == "workorder":
-            return documents.render_work_order_pdf(details)
-        return documents.render_forms_pdf(details)
+            return rendering.render_work_order_pdf(details)
+        return rendering.render_forms_pdf(details)
 
     # --- recovery and failures ---------------------------------------------------------
 

@@ -34,29 +34,29 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Generic, TypeVar
 
-from reconcilers.http import (
+from reconcilers.clients.http import (
     ApiError,
     AuthError,
     RateLimitedError,
     TransientApiError,
     UnreadableRecordError,
 )
-from reconcilers.masterdata import (
+from reconcilers.clients.simon.client import InUseError, SimonClient
+from reconcilers.clients.simon.models import Customer as SimonCustomer
+from reconcilers.clients.simon.models import Item as SimonItem
+from reconcilers.clients.simon.models import KeyPair
+from reconcilers.clients.simon.models import Location as SimonLocation
+from reconcilers.clients.visma.client import VismaClient
+from reconcilers.clients.visma.models import Customer
+from reconcilers.clients.visma.paging import Pages
+from reconcilers.loops.masterdata import (
     is_mirrored_customer,
     is_mirrored_item,
     location_key,
     work_addresses,
 )
-from reconcilers.simon.client import InUseError, SimonClient
-from reconcilers.simon.models import Customer as SimonCustomer
-from reconcilers.simon.models import Item as SimonItem
-from reconcilers.simon.models import KeyPair
-from reconcilers.simon.models import Location as SimonLocation
+from reconcilers.resource.tenant import DEFAULT_MAX_REMOVAL_PERCENT
 from reconcilers.store import LinkKind, LogTable, TenantState
-from reconcilers.tenant import DEFAULT_MAX_REMOVAL_PERCENT
-from reconcilers.visma.client import VismaClient
-from reconcilers.visma.models import Customer
-from reconcilers.visma.paging import Pages
 
 log = logging.getLogger(__name__)
 

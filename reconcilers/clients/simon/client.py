@@ -18,7 +18,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 from pydantic.alias_generators import to_pascal
 
-from reconcilers.http import (
+from reconcilers.clients.http import (
     ApiClient,
     ApiError,
     ConflictError,
@@ -31,7 +31,7 @@ from reconcilers.http import (
     UnreadableRecordError,
     error_class,
 )
-from reconcilers.simon.models import (
+from reconcilers.clients.simon.models import (
     QUOTE_SHORT,
     RECORD_TYPES,
     UNREADABLE,

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from reconcilers.http import UnreadableRecordError
+from reconcilers.clients.http import UnreadableRecordError
 
 T = TypeVar("T")
 

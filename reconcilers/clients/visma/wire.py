@@ -11,9 +11,8 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from reconcilers.http import ApiError, UnreadableRecordError, error_class
-from reconcilers.text import quoted, read_json
-from reconcilers.visma.models import (
+from reconcilers.clients.http import ApiError, UnreadableRecordError, error_class
+from reconcilers.clients.visma.models import (
     Address,
     Attachment,
     Contact,
@@ -29,6 +28,7 @@ from reconcilers.visma.models import (
     SalesOrderType,
     Warehouse,
 )
+from reconcilers.text import quoted, read_json
 
 API_NAME = "visma.net"
 READ_API = "Visma.net"

@@ -13,22 +13,22 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from reconcilers.http import (
+from reconcilers.clients.http import (
     ApiError,
     AuthError,
     ConflictError,
     RequestRejectedError,
     UnreadableRecordError,
 )
-from reconcilers.masterdata import MIRRORED_ITEM_STATUSES, known_as, log_key
-from reconcilers.simon.client import InUseError, SimonClient
-from reconcilers.simon.models import Customer as SimonCustomer
-from reconcilers.simon.models import Item as SimonItem
-from reconcilers.simon.models import KeyPair, SimonRecord
-from reconcilers.simon.models import Location as SimonLocation
+from reconcilers.clients.simon.client import InUseError, SimonClient
+from reconcilers.clients.simon.models import Customer as SimonCustomer
+from reconcilers.clients.simon.models import Item as SimonItem
+from reconcilers.clients.simon.models import KeyPair, SimonRecord
+from reconcilers.clients.simon.models import Location as SimonLocation
+from reconcilers.clients.visma.client import VismaClient
+from reconcilers.loops.masterdata import MIRRORED_ITEM_STATUSES, known_as, log_key
+from reconcilers.resource.tenant import DocumentType, VismaIntegrationSpec, WipeKind
 from reconcilers.store import LinkKind, LogTable, TenantState
-from reconcilers.tenant import DocumentType, VismaIntegrationSpec, WipeKind
-from reconcilers.visma.client import VismaClient
 
 log = logging.getLogger(__name__)
 

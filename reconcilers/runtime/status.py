@@ -9,11 +9,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from reconcilers.activation import SettingsCheck
-from reconcilers.orders import PASSED_OVER
-from reconcilers.runner import LoopOutcome, TenantRun
-from reconcilers.store import LinkKind, WorkOrderState
-from reconcilers.tenant import (
+from reconcilers.loops.activation import SettingsCheck
+from reconcilers.loops.orders import PASSED_OVER
+from reconcilers.resource.tenant import (
     ActivationStatus,
     CleanupStatus,
     ConditionType,
@@ -27,6 +25,8 @@ from reconcilers.tenant import (
     RecentError,
     VismaIntegrationStatus,
 )
+from reconcilers.runtime.runner import LoopOutcome, TenantRun
+from reconcilers.store import LinkKind, WorkOrderState
 
 TIMESTAMP_SLACK = timedelta(minutes=5)
 TABLE_NAMES = {"workorder": "work order", "customer": "customer",

@@ -11,18 +11,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from reconcilers.activation import SettingsCheck, check_settings, wipe
-from reconcilers.cleanup import Cleanup
-from reconcilers.credentials import SimonCredentials, VismaCredentials
-from reconcilers.http import ApiError, RetryPolicy
-from reconcilers.imports import OrderImport
-from reconcilers.masterdata import MasterDataResult, MasterDataSync
-from reconcilers.orders import OrderPush
-from reconcilers.simon.client import SimonClient
+from reconcilers.clients.http import ApiError, RetryPolicy
+from reconcilers.clients.simon.client import SimonClient
+from reconcilers.clients.visma.client import VismaClient
+from reconcilers.loops.activation import SettingsCheck, check_settings, wipe
+from reconcilers.loops.cleanup import Cleanup
+from reconcilers.loops.imports import OrderImport
+from reconcilers.loops.masterdata import MasterDataResult, MasterDataSync
+from reconcilers.loops.orders import OrderPush
+from reconcilers.resource.credentials import SimonCredentials, VismaCredentials
+from reconcilers.resource.tenant import Tenant
 from reconcilers.store import ActivationEvent, TenantState
 from reconcilers.store.records import utc_now
-from reconcilers.tenant import Tenant
-from reconcilers.visma.client import VismaClient
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from reconcilers.tenant import Tenant
-from reconcilers.yamlfile import YamlFileError, load_documents, read_text_file
+from reconcilers.resource.tenant import Tenant
+from reconcilers.resource.yamlfile import YamlFileError, load_documents, read_text_file
 
 __all__ = [
     "SIMON_KEYS",

@@ -10,7 +10,7 @@ from prometheus_client import REGISTRY, Counter, Gauge, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from reconcilers.runner import LoopOutcome
+from reconcilers.runtime.runner import LoopOutcome
 
 RUNS = Counter("simon_visma_loop_runs", "Loop passes run", ["tenant", "loop"])
 FAILURES = Counter("simon_visma_loop_failures", "Loop passes that could not complete",

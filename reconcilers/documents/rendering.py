@@ -44,7 +44,7 @@ from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 
-from reconcilers.simon.models import (
+from reconcilers.clients.simon.models import (
     TRAVEL,
     Customer,
     Location,

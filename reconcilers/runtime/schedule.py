@@ -15,9 +15,9 @@ import os
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from reconcilers.runner import LoopOutcome, TenantRun
+from reconcilers.resource.tenant import DURATION_MAX
+from reconcilers.runtime.runner import LoopOutcome, TenantRun
 from reconcilers.store.records import utc_now
-from reconcilers.tenant import DURATION_MAX
 
 log = logging.getLogger(__name__)
 

@@ -24,24 +24,24 @@ from typing import TypeVar
 from pydantic import ValidationError
 
 from reconcilers.addresses import LOCATION_SUFFIX, PostalAddress, distinct_addresses
-from reconcilers.http import (
+from reconcilers.clients.http import (
     ApiError,
     ConflictError,
     NotFoundError,
     RequestRejectedError,
     UnreadableRecordError,
 )
-from reconcilers.simon.client import DuplicateExtKeyError, InUseError, SimonClient
-from reconcilers.simon.models import Customer as SimonCustomer
-from reconcilers.simon.models import Item as SimonItem
-from reconcilers.simon.models import Location as SimonLocation
-from reconcilers.simon.models import SimonRecord
+from reconcilers.clients.simon.client import DuplicateExtKeyError, InUseError, SimonClient
+from reconcilers.clients.simon.models import Customer as SimonCustomer
+from reconcilers.clients.simon.models import Item as SimonItem
+from reconcilers.clients.simon.models import Location as SimonLocation
+from reconcilers.clients.simon.models import SimonRecord
+from reconcilers.clients.visma.client import VismaClient
+from reconcilers.clients.visma.models import Address, Customer, InventoryItem
+from reconcilers.clients.visma.paging import Page
 from reconcilers.store import LinkKind, LinkUpdate, LogTable, Severity, TenantState
 from reconcilers.store.records import parse_timestamp, utc_now
 from reconcilers.text import for_terminal
-from reconcilers.visma.client import VismaClient
-from reconcilers.visma.models import Address, Customer, InventoryItem
-from reconcilers.visma.paging import Page
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ resource, read a Secret of the resource's namespace, patch `status` and post an 
 - `spec.enabled: false` stops every loop at once; nothing is fetched or sent (S-73).
 - Loops start only once Visma.net answered the settings check, so the activation wipe always
   comes before the first master-data pass; until then the check is retried every minute.
-- Status is patched when something changed (reconcilers/status.py); Events mark transitions.
+- Status is patched when something changed (reconcilers/runtime/status.py); Events mark transitions.
 """
 
 from __future__ import annotations
@@ -21,21 +21,26 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from reconcilers import metrics
-from reconcilers.credentials import CredentialsError, SimonCredentials, VismaCredentials, resolve
-from reconcilers.http import RetryPolicy
-from reconcilers.runner import LOOPS, LoopOutcome, TenantRun, build_clients
-from reconcilers.schedule import run_on_schedule
-from reconcilers.status import build_status, worth_patching
-from reconcilers.store import Store
-from reconcilers.store.records import utc_now
-from reconcilers.tenant import (
+from reconcilers.clients.http import RetryPolicy
+from reconcilers.resource.credentials import (
+    CredentialsError,
+    SimonCredentials,
+    VismaCredentials,
+    resolve,
+)
+from reconcilers.resource.tenant import (
     ConditionType,
     Tenant,
     TenantSpecError,
     VismaIntegrationStatus,
     tenant_from_body,
 )
+from reconcilers.runtime import metrics
+from reconcilers.runtime.runner import LOOPS, LoopOutcome, TenantRun, build_clients
+from reconcilers.runtime.schedule import run_on_schedule
+from reconcilers.runtime.status import build_status, worth_patching
+from reconcilers.store import Store
+from reconcilers.store.records import utc_now
 
 log = logging.getLogger(__name__)
 

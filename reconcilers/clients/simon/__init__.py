@@ -1,6 +1,6 @@
 """The Simple-Simon API client: every wire detail of Simon lives here."""
 
-from reconcilers.simon.client import (
+from reconcilers.clients.simon.client import (
     API_KEY_HEADER,
     TOKEN_HEADER,
     DuplicateExtKeyError,

@@ -31,20 +31,20 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from reconcilers.http import RequestRejectedError, UnreadableRecordError
-from reconcilers.masterdata import OVERLAP, location_key
-from reconcilers.orders import problem_text, stops_the_pass
-from reconcilers.simon.client import SimonClient
-from reconcilers.simon.models import Customer as SimonCustomer
-from reconcilers.simon.models import Item as SimonItem
-from reconcilers.simon.models import Location as SimonLocation
-from reconcilers.simon.models import SimonRecord, UsedItem, WorkOrder
+from reconcilers.clients.http import RequestRejectedError, UnreadableRecordError
+from reconcilers.clients.simon.client import SimonClient
+from reconcilers.clients.simon.models import Customer as SimonCustomer
+from reconcilers.clients.simon.models import Item as SimonItem
+from reconcilers.clients.simon.models import Location as SimonLocation
+from reconcilers.clients.simon.models import SimonRecord, UsedItem, WorkOrder
+from reconcilers.clients.visma.client import VismaClient
+from reconcilers.clients.visma.models import SalesOrder, SalesOrderLine, SalesOrderSummary
+from reconcilers.loops.masterdata import OVERLAP, location_key
+from reconcilers.loops.orders import problem_text, stops_the_pass
+from reconcilers.resource.tenant import Imports, ImportSettings
 from reconcilers.store import LogTable, TenantState, order_key
 from reconcilers.store.records import Severity, parse_timestamp
-from reconcilers.tenant import Imports, ImportSettings
 from reconcilers.text import repaired_text
-from reconcilers.visma.client import VismaClient
-from reconcilers.visma.models import SalesOrder, SalesOrderLine, SalesOrderSummary
 
 log = logging.getLogger(__name__)
 

@@ -50,7 +50,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from reconcilers.yamlfile import YamlFileError, load_documents, read_text_file
+from reconcilers.resource.yamlfile import YamlFileError, load_documents, read_text_file
 
 __all__ = [
     "API_VERSION",

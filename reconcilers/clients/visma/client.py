@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from reconcilers.http import (
+from reconcilers.clients.http import (
     ApiClient,
     ApiError,
     AuthError,
@@ -20,9 +20,8 @@ from reconcilers.http import (
     Sleep,
     UnreadableRecordError,
 )
-from reconcilers.text import read_json
-from reconcilers.visma import wire
-from reconcilers.visma.models import (
+from reconcilers.clients.visma import wire
+from reconcilers.clients.visma.models import (
     Customer,
     CustomerInvoice,
     InventoryItem,
@@ -34,7 +33,8 @@ from reconcilers.visma.models import (
     SalesOrderType,
     Warehouse,
 )
-from reconcilers.visma.paging import Page, Pages
+from reconcilers.clients.visma.paging import Page, Pages
+from reconcilers.text import read_json
 
 SCOPES = (
     "vismanet_erp_service_api:read vismanet_erp_service_api:create "
