@@ -26,7 +26,8 @@ from reconcilers.clients.simon.models import Item as SimonItem
 from reconcilers.clients.simon.models import KeyPair, SimonRecord
 from reconcilers.clients.simon.models import Location as SimonLocation
 from reconcilers.clients.visma.client import VismaClient
-from reconcilers.loops.masterdata import MIRRORED_ITEM_STATUSES, known_as, log_key
+from reconcilers.loops.problems import known_as, log_key
+from reconcilers.mirroring import MIRRORED_ITEM_STATUSES
 from reconcilers.resource.tenant import DocumentType, VismaIntegrationSpec, WipeKind
 from reconcilers.store import LinkKind, LogTable, TenantState
 

@@ -49,7 +49,7 @@ from reconcilers.clients.simon.models import Location as SimonLocation
 from reconcilers.clients.visma.client import VismaClient
 from reconcilers.clients.visma.models import Customer
 from reconcilers.clients.visma.paging import Pages
-from reconcilers.loops.masterdata import (
+from reconcilers.mirroring import (
     is_mirrored_customer,
     is_mirrored_item,
     location_key,

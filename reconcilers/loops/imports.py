@@ -39,8 +39,8 @@ from reconcilers.clients.simon.models import Location as SimonLocation
 from reconcilers.clients.simon.models import SimonRecord, UsedItem, WorkOrder
 from reconcilers.clients.visma.client import VismaClient
 from reconcilers.clients.visma.models import SalesOrder, SalesOrderLine, SalesOrderSummary
-from reconcilers.loops.masterdata import OVERLAP, location_key
-from reconcilers.loops.orders import problem_text, stops_the_pass
+from reconcilers.loops.problems import problem_text, stops_the_pass
+from reconcilers.mirroring import OVERLAP, location_key
 from reconcilers.resource.tenant import Imports, ImportSettings
 from reconcilers.store import LogTable, TenantState, order_key
 from reconcilers.store.records import Severity, parse_timestamp

@@ -13,59 +13,48 @@ addresses whose Visma.net address emptied or became equal to another (S-11).
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TypeVar
 
-from pydantic import ValidationError
-
-from reconcilers.addresses import LOCATION_SUFFIX, PostalAddress, distinct_addresses
+from reconcilers.addresses import LOCATION_SUFFIX
 from reconcilers.clients.http import (
-    ApiError,
-    ConflictError,
     NotFoundError,
-    RequestRejectedError,
     UnreadableRecordError,
 )
 from reconcilers.clients.simon.client import DuplicateExtKeyError, InUseError, SimonClient
-from reconcilers.clients.simon.models import Customer as SimonCustomer
-from reconcilers.clients.simon.models import Item as SimonItem
 from reconcilers.clients.simon.models import Location as SimonLocation
 from reconcilers.clients.simon.models import SimonRecord
 from reconcilers.clients.visma.client import VismaClient
-from reconcilers.clients.visma.models import Address, Customer, InventoryItem
+from reconcilers.clients.visma.models import Customer, InventoryItem
 from reconcilers.clients.visma.paging import Page
+from reconcilers.loops.problems import RECORD_PROBLEMS, known_as, log_key, reason, shown
+from reconcilers.mirroring import (
+    OVERLAP,
+    ROLES,
+    content_hash,
+    is_mirrored_customer,
+    is_mirrored_item,
+    location_key,
+    simon_customer,
+    simon_item,
+    work_addresses,
+)
 from reconcilers.store import LinkKind, LinkUpdate, LogTable, Severity, TenantState
 from reconcilers.store.records import parse_timestamp, utc_now
-from reconcilers.text import for_terminal
 
 log = logging.getLogger(__name__)
 
-MIRRORED_CUSTOMER_STATUSES = frozenset({"Active", "OnHold", "CreditHold"})  # S-10
-MIRRORED_ITEM_STATUSES = frozenset({"Active", "NoPurchases", "NoRequest"})  # S-12
-OVERLAP = timedelta(minutes=5)
-ROLES = ("main", "invoice", "delivery")
 WRITERS = 8  # customers written to Simon at once within a page
 
 CUSTOMERS = "customers"
 ITEMS = "items"
 
-KEY_LIMIT = 100  # characters of a log entry's key (what the store holds)
-NAME_LIMIT = 120  # characters of a name or description quoted in a log entry
 ROLE_WORDS = {"main": "main address", "invoice": "invoice address",
               "delivery": "delivery address"}
 
-RECORD_PROBLEMS: tuple[type[Exception], ...] = (
-    RequestRejectedError, NotFoundError, ConflictError, UnreadableRecordError,
-    ValueError, TypeError,
-)
-"""What concerns one record only: Simon refusing it (400, 404, 409, 422), a record that cannot
-be read, or one that cannot be mapped (pydantic's ValidationError is a ValueError). Anything
-else (Simon or Visma.net unreachable after retries, credentials refused) stops the pass."""
 
 Clock = Callable[[], datetime]
 T = TypeVar("T")
@@ -99,129 +88,28 @@ class MasterDataResult:
                 + self.work_addresses_removed)
 
 
-def shown(text: object, limit: int = NAME_LIMIT) -> str:
-    """Text from outside as a log entry shows it: valid Unicode, one line, control characters
-    as visible escapes (a database refuses NUL, a terminal obeys escapes), white space
-    folded, at most `limit` characters."""
-    value = " ".join(for_terminal("" if text is None else str(text)).split())
-    return value if len(value) <= limit else value[:limit - 3] + "..."
 
 
-def known_as(number: object, name: object, *, noun: str, fallback: object = None) -> str:
-    """How users know a record: "customer 10023 (Bakker)", "item UUR (Arbeid)"; without a
-    number its name, then its key in the other system, then "a record without number"."""
-    number_text, name_text = shown(number), shown(name)
-    if number_text and name_text:
-        return f"{noun} {number_text} ({name_text})"
-    if number_text or name_text:
-        return f"{noun} {number_text or name_text}"
-    if fallback not in (None, ""):
-        return f"{noun} with key {shown(fallback)}"
-    return f"a {noun} without number"
 
 
-def log_key(*candidates: object) -> str:
-    """The log entry's key: the first of the candidates that is filled in (a number, code or
-    name), else "a record without number"."""
-    for candidate in candidates:
-        text = shown(candidate, KEY_LIMIT)
-        if text:
-            return text
-    return "a record without number"
 
 
-def reason(problem: BaseException) -> str:
-    """Why a record could not be sent, in one line."""
-    if isinstance(problem, ApiError):
-        return shown(problem.message, 500)
-    if isinstance(problem, UnreadableRecordError):
-        return shown("; ".join(problem.problems), 500)
-    if isinstance(problem, ValidationError):
-        return shown("; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}"
-            for e in problem.errors()), 500)
-    return shown(str(problem) or type(problem).__name__, 500)
 
 
-def content_hash(record: SimonRecord) -> str:
-    """A hash of exactly what would be written to Simon."""
-    body = json.dumps(record.wire(with_id=False), sort_keys=True, default=str)
-    return hashlib.sha256(body.encode()).hexdigest()
 
 
-def postal(address: Address | None) -> PostalAddress | None:
-    if address is None:
-        return None
-    return PostalAddress(
-        line1=address.line1 or "", line2=address.line2 or "", line3=address.line3 or "",
-        postal_code=address.postal_code or "", city=address.city or "",
-        country=address.country or "",
-    )
 
 
-def simon_customer(customer: Customer) -> SimonCustomer:
-    """The Simon Customer made from a Visma.net customer (S-10, api/simon.md)."""
-    main = postal(customer.main_address) or PostalAddress()
-    contact = customer.main_contact
-    return SimonCustomer(
-        ext_key=str(customer.internal_id),
-        number=customer.number,
-        name=customer.name,
-        street=main.street,
-        house_number=main.house_number,
-        address2=main.address2,
-        postal_code=main.postal_code.strip(),
-        city=main.city.strip(),
-        country=main.country.strip(),
-        email=(contact.email or "") if contact else "",
-        phone=(contact.phone1 or "") if contact else "",
-    )
 
 
-def work_addresses(customer: Customer) -> dict[str, SimonLocation]:
-    """The work addresses (Locations) made from a customer's addresses, by role (S-11); the
-    customer id is filled in when written."""
-    addresses = distinct_addresses([
-        ("main", postal(customer.main_address)),
-        ("invoice", postal(customer.invoice_address)),
-        ("delivery", postal(customer.delivery_address)),
-    ])
-    return {
-        role: SimonLocation(
-            ext_key=location_key(customer.internal_id, role),
-            name=customer.name + LOCATION_SUFFIX[role],
-            street=address.street,
-            house_number=address.house_number,
-            address2=address.address2,
-            postal_code=address.postal_code.strip(),
-            city=address.city.strip(),
-            country=address.country.strip(),
-        )
-        for role, address in addresses
-    }
 
 
-def location_key(internal_id: int | str, role: str) -> str:
-    return f"{internal_id}/{role}"
 
 
-def simon_item(item: InventoryItem) -> SimonItem:
-    """The Simon Item made from a Visma.net non-stock item (S-12)."""
-    return SimonItem(
-        ext_key=str(item.inventory_id),
-        code=item.number,
-        description=item.description,
-        unit=item.unit or "",
-        price=item.default_price,
-    )
 
 
-def is_mirrored_customer(customer: Customer) -> bool:
-    return customer.status in MIRRORED_CUSTOMER_STATUSES
 
 
-def is_mirrored_item(item: InventoryItem) -> bool:
-    return not item.stock_item and item.status in MIRRORED_ITEM_STATUSES
 
 
 async def write_record(simon: SimonClient, record: SimonRecord, simon_id: int | None) -> int:

@@ -29,12 +29,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
 from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
 
 from reconcilers.addresses import PostalAddress
 from reconcilers.clients.http import (
     ApiError,
-    ConflictError,
     InDoubtError,
     NotFoundError,
     RequestRejectedError,
@@ -51,6 +49,7 @@ from reconcilers.clients.visma.models import (
     NewSalesOrderLine,
 )
 from reconcilers.documents import rendering
+from reconcilers.loops.problems import problem_text, stops_the_pass
 from reconcilers.resource.tenant import (
     Attachments,
     CustomerReference,
@@ -86,51 +85,11 @@ COMPLETED = "Completed"
 
 TRY_AGAIN = "then archive the work order again in Simon (it is sent once it changes)"
 
-RECORD_API_ERRORS: tuple[type[ApiError], ...] = (
-    NotFoundError, ConflictError, RequestRejectedError, InDoubtError)
-"""API errors about one record (it is gone, refused, or its answer was lost): the pass goes
-on with the others. Every other ApiError (unreachable after retries, credentials refused)
-stops the pass."""
-
-TABLE_WORDS = {
-    "workorder": "work order", "useditem": "used item", "timesheet": "time sheet",
-    "scheduling": "scheduling", "workordersurvey": "form", "location": "work address",
-    "customer": "customer", "item": "item", "user": "user",
-}
-"""How a log entry names a Simon table."""
 
 
-def stops_the_pass(error: BaseException) -> bool:
-    """Whether `error` stops every record, not just the one at hand: an API unreachable after
-    every retry, credentials refused, the store failing."""
-    if isinstance(error, ApiError):
-        return not isinstance(error, RECORD_API_ERRORS)
-    return isinstance(error, SQLAlchemyError) or not isinstance(error, Exception)
 
 
-def problem_text(error: BaseException, within: str | None = None) -> str:
-    """What was wrong with one record, briefly and in plain words, for a log entry; `within`
-    names the work order the entry is about (not repeated after a child's label)."""
-    if isinstance(error, UnreadableRecordError):
-        label = error.label or TABLE_WORDS.get(error.table.lower(), error.table)
-        if within:
-            label = label.removesuffix(f" of work order {within}")
-        return f"{label}: {'; '.join(error.problems) or 'unreadable'}"
-    if isinstance(error, ValidationError):
-        what = TABLE_WORDS.get(error.title.lower(), error.title)
-        problems = []
-        for detail in error.errors()[:3]:
-            field = ".".join(str(part) for part in detail.get("loc", ())) or "value"
-            shown = f" {quoted(detail['input'], 60)}" if "input" in detail else ""
-            problems.append(f"{field}{shown}: {detail.get('msg', 'not readable')}")
-        more = f" (and {error.error_count() - 3} more)" if error.error_count() > 3 else ""
-        return f"{what}: {'; '.join(problems)}{more}"
-    if isinstance(error, ApiError):
-        return f"{error.api} answered {error.status or ''} {quoted(error.message)}".replace(
-            "  ", " ")
-    if isinstance(error, UnicodeError):
-        return "text that cannot be written as UTF-8"
-    return f"{type(error).__name__}: {quoted(error)}"
+
 
 
 class FixableError(Exception):

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from reconcilers.loops.imports import WAIT_ACTION, mark_kind, pending_kind
-from reconcilers.loops.masterdata import OVERLAP
+from reconcilers.mirroring import OVERLAP
 from reconcilers.store import LogTable, Severity
 from reconcilers.store.records import parse_timestamp
 from tests.imports.conftest import JANSEN_ADDRESS, SO_ONLY, World, imports

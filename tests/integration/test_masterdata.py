@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 from reconcilers.clients.visma.wire import filter_datetime
-from reconcilers.loops.masterdata import OVERLAP, MasterDataSync
+from reconcilers.loops.masterdata import MasterDataSync
+from reconcilers.mirroring import OVERLAP
 from reconcilers.runtime.runner import TenantRun
 from reconcilers.store import LogTable, Severity
 from reconcilers.store.records import LogEntry, parse_timestamp
