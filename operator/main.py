@@ -25,7 +25,7 @@ import kubernetes
 from kubernetes.client.exceptions import ApiException
 
 from reconcilers.resource.credentials import CredentialsError
-from reconcilers.resource.tenant import GROUP, PLURAL, VERSION
+from reconcilers.resource.spec import GROUP, PLURAL, VERSION
 from reconcilers.runtime import metrics
 from reconcilers.runtime.service import Kubernetes, TenantService
 from reconcilers.store import default_database_url, open_store

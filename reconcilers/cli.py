@@ -30,7 +30,8 @@ from datetime import datetime
 from typing import Any, NoReturn, TextIO
 
 from reconcilers.resource.credentials import CredentialsError, load_secrets_file, resolve
-from reconcilers.resource.tenant import Tenant, TenantSpecError, load_tenant
+from reconcilers.resource.spec import TenantSpecError
+from reconcilers.resource.tenant import Tenant, load_tenant
 from reconcilers.runtime.runner import LOOPS, LoopOutcome, TenantRun, build_clients
 from reconcilers.runtime.schedule import run_on_schedule
 from reconcilers.store import (

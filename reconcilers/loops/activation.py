@@ -28,7 +28,7 @@ from reconcilers.clients.simon.models import Location as SimonLocation
 from reconcilers.clients.visma.client import VismaClient
 from reconcilers.loops.problems import known_as, log_key
 from reconcilers.mirroring import MIRRORED_ITEM_STATUSES
-from reconcilers.resource.tenant import DocumentType, VismaIntegrationSpec, WipeKind
+from reconcilers.resource.spec import DocumentType, VismaIntegrationSpec, WipeKind
 from reconcilers.store import LinkKind, LogTable, TenantState
 
 log = logging.getLogger(__name__)

@@ -55,7 +55,7 @@ from reconcilers.mirroring import (
     location_key,
     work_addresses,
 )
-from reconcilers.resource.tenant import DEFAULT_MAX_REMOVAL_PERCENT
+from reconcilers.resource.spec import DEFAULT_MAX_REMOVAL_PERCENT
 from reconcilers.store import LinkKind, LogTable, TenantState
 
 log = logging.getLogger(__name__)

@@ -41,7 +41,7 @@ from reconcilers.clients.visma.client import VismaClient
 from reconcilers.clients.visma.models import SalesOrder, SalesOrderLine, SalesOrderSummary
 from reconcilers.loops.problems import problem_text, stops_the_pass
 from reconcilers.mirroring import OVERLAP, location_key
-from reconcilers.resource.tenant import Imports, ImportSettings
+from reconcilers.resource.spec import Imports, ImportSettings
 from reconcilers.store import LogTable, TenantState, order_key
 from reconcilers.store.records import Severity, parse_timestamp
 from reconcilers.text import repaired_text

@@ -50,7 +50,7 @@ from reconcilers.clients.visma.models import (
 )
 from reconcilers.documents import rendering
 from reconcilers.loops.problems import problem_text, stops_the_pass
-from reconcilers.resource.tenant import (
+from reconcilers.resource.spec import (
     Attachments,
     CustomerReference,
     DocumentType,

@@ -15,7 +15,7 @@ import os
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from reconcilers.resource.tenant import DURATION_MAX
+from reconcilers.resource.durations import DURATION_MAX
 from reconcilers.runtime.runner import LoopOutcome, TenantRun
 from reconcilers.store.records import utc_now
 

@@ -28,13 +28,9 @@ from reconcilers.resource.credentials import (
     VismaCredentials,
     resolve,
 )
-from reconcilers.resource.tenant import (
-    ConditionType,
-    Tenant,
-    TenantSpecError,
-    VismaIntegrationStatus,
-    tenant_from_body,
-)
+from reconcilers.resource.spec import TenantSpecError
+from reconcilers.resource.status import ConditionType, VismaIntegrationStatus
+from reconcilers.resource.tenant import Tenant, tenant_from_body
 from reconcilers.runtime import metrics
 from reconcilers.runtime.runner import LOOPS, LoopOutcome, TenantRun, build_clients
 from reconcilers.runtime.schedule import run_on_schedule

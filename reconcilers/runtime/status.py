@@ -11,7 +11,7 @@ from typing import Any
 
 from reconcilers.loops.activation import SettingsCheck
 from reconcilers.loops.orders import PASSED_OVER
-from reconcilers.resource.tenant import (
+from reconcilers.resource.status import (
     ActivationStatus,
     CleanupStatus,
     ConditionType,

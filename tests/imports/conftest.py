@@ -20,7 +20,8 @@ from reconcilers.clients.visma.client import VismaClient
 from reconcilers.loops.imports import ImportResult, OrderImport
 from reconcilers.loops.masterdata import MasterDataResult, MasterDataSync
 from reconcilers.resource.credentials import resolve
-from reconcilers.resource.tenant import Imports, Tenant
+from reconcilers.resource.spec import Imports
+from reconcilers.resource.tenant import Tenant
 from reconcilers.runtime.runner import TenantRun, build_clients
 from reconcilers.store import Store, TenantState, open_store
 

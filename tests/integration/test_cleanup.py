@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from reconcilers.resource.tenant import VismaIntegrationStatus
+from reconcilers.resource.status import VismaIntegrationStatus
 from reconcilers.runtime.runner import LoopOutcome, TenantRun
 from reconcilers.runtime.status import build_status
 from reconcilers.store import LinkKind, LogTable, Severity

@@ -18,15 +18,10 @@ import pytest
 import yaml
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
-from reconcilers.resource.tenant import (
-    API_VERSION,
-    DURATION_PATTERN,
-    URL_PATTERN,
-    VismaIntegrationSpec,
-    VismaIntegrationStatus,
-    load_tenant,
-    tenant_from_body,
-)
+from reconcilers.resource.durations import DURATION_PATTERN
+from reconcilers.resource.spec import API_VERSION, URL_PATTERN, VismaIntegrationSpec
+from reconcilers.resource.status import VismaIntegrationStatus
+from reconcilers.resource.tenant import load_tenant, tenant_from_body
 from tests.tenant.test_model import NOW, REFUSALS, minimal_body
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,30 +12,32 @@ import kopf
 import pytest
 import yaml
 
-from reconcilers.resource.tenant import (
-    API_VERSION,
+from reconcilers.resource.durations import (
     DURATION_MAX,
     DURATION_MIN,
+    format_duration,
+    parse_duration,
+)
+from reconcilers.resource.spec import (
+    API_VERSION,
     Attachments,
-    Condition,
-    ConditionStatus,
     CustomerReference,
     DocumentType,
     Note,
     PdfSource,
-    RecentError,
     Schedule,
-    Tenant,
     TenantFileError,
     TenantSpecError,
     VismaIntegrationSpec,
-    VismaIntegrationStatus,
     WipeKind,
-    format_duration,
-    load_tenant,
-    parse_duration,
-    tenant_from_body,
 )
+from reconcilers.resource.status import (
+    Condition,
+    ConditionStatus,
+    RecentError,
+    VismaIntegrationStatus,
+)
+from reconcilers.resource.tenant import Tenant, load_tenant, tenant_from_body
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_TENANT = ROOT / "examples" / "tenant.yaml"
