@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from decimal import Decimal
 from typing import Annotated
 
+import durationpy
 from pydantic import (
     PlainSerializer,
     PlainValidator,
@@ -26,28 +26,30 @@ DURATION_MAX = timedelta(days=7)
 # --------------------------------------------------------------------------- durations
 
 _DURATION_RE = re.compile(DURATION_PATTERN)
-_DURATION_PART_RE = re.compile(r"([0-9]+(?:[.][0-9]+)?)(ms|s|m|h)")
-_UNIT_MICROSECONDS = {"h": 3_600_000_000, "m": 60_000_000, "s": 1_000_000, "ms": 1_000}
+_UNIT_MICROSECONDS = {"h": 3_600_000_000, "m": 60_000_000, "s": 1_000_000}
 
 
 def parse_duration(text: str) -> timedelta:
     """Parse a Go-style duration ("30s", "2m", "48h", "1h30m", "1.5s", "500ms").
 
-    Units are h, m, s and ms; the result must be longer than zero and at most DURATION_MAX
-    (7 days). Raises ValueError with a message that says what a duration looks like.
+    Accepts exactly what the CRD's pattern accepts (units h, m, s and ms, at most
+    DURATION_MAX_LENGTH characters); durationpy, the Kubernetes client's own duration parser,
+    reads it. The result must be longer than zero and at most DURATION_MAX (7 days). Raises
+    ValueError with a message that says what a duration looks like.
     """
     if not isinstance(text, str):
         raise ValueError(f"must be a duration string; {DURATION_HINT}")
-    value = text.strip()
-    if len(value) > DURATION_MAX_LENGTH or not _DURATION_RE.fullmatch(value):
+    if len(text) > DURATION_MAX_LENGTH or not _DURATION_RE.fullmatch(text):
         raise ValueError(f"{text!r} is not a duration; {DURATION_HINT}")
-    microseconds = sum(
-        Decimal(number) * _UNIT_MICROSECONDS[unit]
-        for number, unit in _DURATION_PART_RE.findall(value)
-    )
-    if microseconds > DURATION_MAX // timedelta(microseconds=1):
+    try:
+        result = durationpy.from_str(text)
+    except (ValueError, OverflowError):
+        # The pattern lets through only digits and units, so what is left to fail is a
+        # number too large for a timedelta (DurationError, or OverflowError from a
+        # durationpy older than 0.11).
+        raise ValueError(_too_long(text)) from None
+    if result > DURATION_MAX:
         raise ValueError(_too_long(text))
-    result = timedelta(microseconds=int(microseconds))
     if result <= timedelta(0):
         raise ValueError(f"must be longer than zero; {DURATION_HINT}")
     return result
@@ -76,7 +78,7 @@ def format_duration(value: timedelta) -> str:
     hours, rest = divmod(total, _UNIT_MICROSECONDS["h"])
     minutes, rest = divmod(rest, _UNIT_MICROSECONDS["m"])
     seconds, micros = divmod(rest, _UNIT_MICROSECONDS["s"])
-    parts = []
+    parts: list[str] = []
     if hours:
         parts.append(f"{hours}h")
     if minutes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,14 @@ from typing import Any
 import kopf
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reconcilers.resource.durations import (
     DURATION_MAX,
+    DURATION_MAX_LENGTH,
     DURATION_MIN,
+    DURATION_PATTERN,
     format_duration,
     parse_duration,
 )
@@ -509,10 +514,27 @@ def test_a_too_long_timedelta_is_refused_too() -> None:
         Schedule(orders=timedelta(days=8))
 
 
-@pytest.mark.parametrize("text", ["", "30", "30 s", "1d", "-5s", "s", "1.s", "5us", "0s", "0m0s"])
+@pytest.mark.parametrize(
+    "text", ["", "30", "30 s", " 30s", "30s ", "30s\n", "1d", "-5s", "+5s", "s", "1.s", ".5s",
+             "5us", "1w", "0", "0s", "0m0s"],
+)
 def test_bad_durations(text: str) -> None:
     with pytest.raises(ValueError, match="use a duration like 30s, 2m or 48h"):
         parse_duration(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(DURATION_PATTERN, fullmatch=True) | st.text(alphabet="0123456789.hmsu +-d"))
+def test_the_model_reads_exactly_what_the_crd_pattern_accepts(text: str) -> None:
+    """What the CRD's pattern lets through is a duration to the model too (refused, if at all,
+    for its length or its bounds), and what the pattern refuses the model refuses as such."""
+    matches = len(text) <= DURATION_MAX_LENGTH and re.fullmatch(DURATION_PATTERN, text)
+    try:
+        parse_duration(text)
+    except ValueError as exc:
+        assert ("is not a duration" in str(exc)) != bool(matches), str(exc)
+    else:
+        assert matches
 
 
 # --------------------------------------------------------------------------- status
