@@ -7,10 +7,12 @@ BIN := $(VENV)/bin
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# The product and, beside it, the emulators (a development package of their own, never in the
+# image): they add `simon-visma emulate` and `simon-visma demo`, and the tests use them.
+$(VENV)/.installed: pyproject.toml emulators/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test]' -e ./emulators
 	touch $@
 
 demo: setup

@@ -1,11 +1,16 @@
 """`simon-visma emulate` and `simon-visma demo`: both emulators with a generated tenant.
 
+This package adds the two subcommands to the product's CLI through the entry-point group
+`simon_visma.commands` (see pyproject.toml beside this file): `add_emulate` and `add_demo`.
+
 `tenant_files()` writes the VismaIntegration and its Secrets pointing at running emulators,
 so the standalone CLI (and `kubectl apply`) can use them as they are.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import shutil
 from pathlib import Path
 from typing import Any
@@ -17,6 +22,7 @@ from emulators.simon import DEFAULT_LICENSE_KEY, DEFAULT_PASSWORD, DEFAULT_USER,
 from emulators.simon.data import add_work_orders, populate
 from emulators.visma import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, VismaEmulator
 from emulators.visma.data import generate_visma_tenant
+from reconcilers.cli import EXIT_OK, main, whole_number
 
 TENANT_NAME, TENANT_NAMESPACE = "demo", "tenant-demo"
 
@@ -91,8 +97,6 @@ def demo(size: int, output: str) -> int:
     """Start the emulators with a generated tenant and run the integration through the CLI:
     activation, master data and cleanup; then archived work orders in Simon go to Visma.net as
     sales orders with their PDFs, which are written to `output` for the user to open."""
-    from reconcilers.cli import main
-
     folder = Path(output)
     if folder.exists():
         shutil.rmtree(folder)
@@ -129,3 +133,33 @@ def demo(size: int, output: str) -> int:
               "--severity", "warning", "--limit", "8"])
     print(f"== The tenant, its Secrets and the state database are in {folder}/")
     return code
+
+
+# --- the subcommands ---------------------------------------------------------------------------
+
+def add_emulate(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("emulate", help="serve both API emulators with generated data")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=whole_number(0, 65535), default=8080)
+    parser.add_argument("--size", type=whole_number(1, 1_000_000), default=200,
+                        help="number of Visma.net customers")
+    parser.add_argument("--seed", type=whole_number(0, 2**32 - 1), default=1)
+    parser.set_defaults(handler=cmd_emulate)
+
+
+def add_demo(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("demo", help="run the whole integration once against emulators")
+    parser.add_argument("--size", type=whole_number(1, 1_000_000), default=200,
+                        help="number of Visma.net customers")
+    parser.add_argument("--output", default="demo-output", metavar="DIR",
+                        help="where the demo writes its tenant, secrets and database")
+    parser.set_defaults(handler=cmd_demo)
+
+
+def cmd_emulate(args: argparse.Namespace) -> int:
+    asyncio.run(emulate(args.host, args.port, args.size, args.seed))
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    return demo(args.size, args.output)

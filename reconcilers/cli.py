@@ -5,6 +5,10 @@
     simon-visma emulate [--host H] [--port P] [--size N] [--seed S]
     simon-visma demo [--size N] [--output DIR]
 
+`emulate` and `demo` are development commands: the emulators package of a source checkout
+(`make setup`) adds them through the entry-point group `simon_visma.commands`. Where it is not
+installed (the operator image), they answer that in one line, exit 2.
+
 Exit codes of `run`: 0 when every loop completed (problems with single records are log
 entries), 1 when a loop could not complete (API unreachable, settings invalid), 2 for a bad
 command line, tenant or secrets file.
@@ -27,6 +31,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from datetime import datetime
+from importlib.metadata import entry_points
 from typing import Any, NoReturn, TextIO
 
 from reconcilers.resource.credentials import CredentialsError, load_secrets_file, resolve
@@ -55,6 +60,11 @@ MESSAGE_LIMIT = 500
 """How many characters of a log entry's message or action the table shows."""
 LIMIT_MAX = 1_000_000
 """The most log entries `log --limit` asks for."""
+COMMANDS_GROUP = "simon_visma.commands"
+"""Entry points that add subcommands: each is named after its command and loads a function
+that takes the subparsers (`add_parser`) and adds its parser with a `handler` default."""
+DEVELOPMENT_COMMANDS = ("emulate", "demo")
+"""The subcommands the emulators package adds from a source checkout."""
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +114,7 @@ class _Parser(argparse.ArgumentParser):
                               f"(see {self.prog} --help)\n")
 
 
-def _whole_number(low: int, high: int) -> Any:
+def whole_number(low: int, high: int) -> Any:
     """An argparse type: a whole number from `low` to `high`."""
     def parse(text: str) -> int:
         try:
@@ -146,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="namespace/name, or the name alone when it is unique")
     show.add_argument("--severity", choices=[s.value for s in Severity], default="info",
                       help="show entries of at least this severity")
-    show.add_argument("--limit", type=_whole_number(1, LIMIT_MAX), default=50,
+    show.add_argument("--limit", type=whole_number(1, LIMIT_MAX), default=50,
                       help="newest entries to show")
     show.add_argument("--all", action="store_true",
                       help="also show entries that cleared themselves once the record was fixed")
@@ -154,21 +164,26 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true", help="one JSON object per line")
     show.set_defaults(handler=cmd_log)
 
-    emulate = commands.add_parser("emulate", help="serve both API emulators with generated data")
-    emulate.add_argument("--host", default="127.0.0.1")
-    emulate.add_argument("--port", type=_whole_number(0, 65535), default=8080)
-    emulate.add_argument("--size", type=_whole_number(1, 1_000_000), default=200,
-                         help="number of Visma.net customers")
-    emulate.add_argument("--seed", type=_whole_number(0, 2**32 - 1), default=1)
-    emulate.set_defaults(handler=cmd_emulate)
-
-    demo = commands.add_parser("demo", help="run the whole integration once against emulators")
-    demo.add_argument("--size", type=_whole_number(1, 1_000_000), default=200,
-                      help="number of Visma.net customers")
-    demo.add_argument("--output", default="demo-output", metavar="DIR",
-                      help="where the demo writes its tenant, secrets and database")
-    demo.set_defaults(handler=cmd_demo)
+    found = {command.name: command for command in entry_points(group=COMMANDS_GROUP)}
+    for name in [*DEVELOPMENT_COMMANDS, *sorted(found.keys() - set(DEVELOPMENT_COMMANDS))]:
+        if name in found:
+            found[name].load()(commands)
+        else:
+            _not_installed(commands, name)
     return parser
+
+
+def _not_installed(commands: argparse._SubParsersAction, name: str) -> None:
+    """`name`, a development command this installation lacks: whatever its arguments, it says
+    so in one line (exit 2)."""
+    def handler(args: argparse.Namespace) -> int:
+        raise UsageError(f"{name} is a development command, not installed here (a source "
+                         "checkout's `make setup` installs it with the emulators)")
+
+    # No help: the command is left out of `--help`. No option prefix: any words are taken.
+    missing = commands.add_parser(name, add_help=False, prefix_chars="\0")
+    missing.add_argument("arguments", nargs=argparse.REMAINDER)
+    missing.set_defaults(handler=handler)
 
 
 # --- run -----------------------------------------------------------------------------------
@@ -382,21 +397,6 @@ def _cell(value: object, limit: int) -> str:
     if len(text) > limit:
         text = f"{text[:limit]}... ({len(text)} characters)"
     return for_terminal(text)
-
-
-# --- emulate and demo -------------------------------------------------------------------------
-
-def cmd_emulate(args: argparse.Namespace) -> int:
-    from emulators.launch import emulate
-
-    asyncio.run(emulate(args.host, args.port, args.size, args.seed))
-    return EXIT_OK
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from emulators.launch import demo
-
-    return demo(args.size, args.output)
 
 
 if __name__ == "__main__":
