@@ -17,7 +17,6 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY reconcilers ./reconcilers
-COPY emulators ./emulators
 # The postgres extra brings the PostgreSQL driver the chart's database.type=postgresql needs.
 RUN pip install --no-cache-dir "./[postgres]"
 

@@ -1,5 +1,6 @@
 """The container image: the Dockerfile is hadolint-clean, and installing the package the way its
-builder stage does gives a virtualenv that runs the operator's commands.
+builder stage does gives a virtualenv that runs the operator's commands and holds only the
+product: no emulators (a development package of their own, emulators/pyproject.toml).
 
 No Docker engine is needed: the install test copies exactly what the builder stage COPYs into a
 temporary build context and runs the builder's own ``pip install`` line in a fresh venv.
@@ -100,6 +101,12 @@ def test_every_copied_path_exists_and_is_in_the_build_context() -> None:
         assert source.rstrip("/") in allowed, f".dockerignore leaves {source} out of the context"
 
 
+def test_the_image_copies_no_development_code() -> None:
+    development = ("emulators", "tests", "bench", "scripts", "controlplane")
+    for source in copied_sources():
+        assert source.split("/")[0] not in development, f"the Dockerfile copies {source}"
+
+
 # --------------------------------------------------------------------------- installed venv
 
 
@@ -172,6 +179,23 @@ def test_package_installs_into_a_fresh_venv_like_the_image(tmp_path: Path) -> No
     cli = run(bin_dir / "simon-visma", "--help")
     assert cli.returncode == 0, cli.stdout + cli.stderr
     assert "log" in cli.stdout and "run" in cli.stdout
+
+    # The product without its test fakes: no emulators module, and the development commands
+    # say in one line that they are not installed.
+    emulators = run(
+        bin_dir / "python",
+        "-c",
+        "import importlib.util; print(importlib.util.find_spec('emulators'))",
+    )
+    assert emulators.stdout.strip() == "None", emulators.stdout + emulators.stderr
+    for command in (("emulate", "--port", "8080", "--size", "1000"), ("demo",)):
+        answer = run(bin_dir / "simon-visma", *command)
+        assert answer.returncode == 2 and answer.stdout == "", answer.stdout + answer.stderr
+        assert answer.stderr.count("\n") == 1, answer.stderr
+        assert answer.stderr.startswith(f"simon-visma: {command[0]} is a development command"), (
+            answer.stderr
+        )
+        assert "not installed here" in answer.stderr
 
     kopf = run(bin_dir / "kopf", "run", "--help")
     assert kopf.returncode == 0, kopf.stderr
