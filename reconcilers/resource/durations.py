@@ -115,9 +115,17 @@ Duration = Annotated[
     timedelta,
     PlainValidator(_validate_duration),
     PlainSerializer(format_duration, return_type=str),
-    WithJsonSchema(
-        {"type": "string", "pattern": DURATION_PATTERN, "maxLength": DURATION_MAX_LENGTH}
-    ),
+    WithJsonSchema({
+        "type": "string",
+        "pattern": DURATION_PATTERN,
+        "maxLength": DURATION_MAX_LENGTH,
+        # The pattern's own message is the regular expression; this rule says it in words,
+        # and refuses a duration of zero.
+        "x-kubernetes-validations": [{
+            "rule": f"self.matches('{DURATION_PATTERN}') && self.matches('[1-9]')",
+            "message": "use a duration like 30s, 2m or 48h (units h, m, s, ms; longer than zero)",
+        }],
+    }),
 ]
 """A Go-style duration from 1s to 7 days: parsed to `timedelta`, written back as a string
 like "2m"."""

@@ -1,4 +1,8 @@
-"""The `VismaIntegration` status (S-81): what the operator writes back to `.status`."""
+"""The `VismaIntegration` status (S-81): what the operator writes back to `.status`.
+
+Like the spec, these models are the API: the CRD's status schema is generated from them
+(`python -m reconcilers.resource.crd`), each field's `description` included.
+"""
 
 from __future__ import annotations
 
@@ -52,82 +56,109 @@ class _StatusModel(BaseModel):
 class Condition(_StatusModel):
     """A metav1.Condition."""
 
-    type: Annotated[str, StringConstraints(max_length=316, pattern=CONDITION_TYPE_PATTERN)]
-    status: ConditionStatus
+    type: Annotated[str, StringConstraints(max_length=316, pattern=CONDITION_TYPE_PATTERN)] = (
+        Field(description="Type of condition in CamelCase (Ready, Active, SettingsValid, Synced)."))
+    status: ConditionStatus = Field(
+        description="Status of the condition, one of True, False, Unknown.")
     reason: Annotated[
         str, StringConstraints(min_length=1, max_length=1024, pattern=CONDITION_REASON_PATTERN)
-    ]
-    message: Annotated[str, StringConstraints(max_length=32768)]
-    last_transition_time: datetime
-    observed_generation: Annotated[int, Field(ge=0)] | None = None
+    ] = Field(description="A CamelCase, machine-readable reason for the last transition.")
+    message: Annotated[str, StringConstraints(max_length=32768)] = Field(description=(
+        "A human-readable message about the transition; never holds credentials."))
+    last_transition_time: datetime = Field(
+        description="When the condition last changed from one status to another.")
+    observed_generation: Annotated[int, Field(ge=0)] | None = Field(
+        None, description="The metadata.generation the condition was set for.")
 
 
 class Progress(_StatusModel):
     """Records done of the total Visma.net reports (`metadata.totalCount`) (S-15)."""
 
-    done: Annotated[int, Field(ge=0)]
-    total: Annotated[int, Field(ge=0)] | None = None
+    done: Annotated[int, Field(ge=0)] = Field(description="Records done.")
+    total: Annotated[int, Field(ge=0)] | None = Field(
+        None, description="Records in total (Visma.net metadata.totalCount).")
 
 
 class MasterDataProgress(_StatusModel):
-    customers: Progress | None = None
-    items: Progress | None = None
+    customers: Progress | None = Field(None, description="Customers done so far.")
+    items: Progress | None = Field(None, description="Items done so far.")
 
 
 class HighestModified(_StatusModel):
     """Newest `lastModifiedDateTime` seen per entity kind (S-14)."""
 
-    customers: datetime | None = None
-    items: datetime | None = None
+    customers: datetime | None = Field(None, description="Newest customer change seen.")
+    items: datetime | None = Field(None, description="Newest item change seen.")
+
+
+Count = Annotated[int, Field(ge=0)]
 
 
 class MasterDataStatus(_StatusModel):
-    last_success_time: datetime | None = None
-    customers: Annotated[int, Field(ge=0)] | None = None
-    items: Annotated[int, Field(ge=0)] | None = None
-    work_addresses: Annotated[int, Field(ge=0)] | None = None
-    highest_modified: HighestModified | None = None
-    progress: MasterDataProgress | None = None
+    last_success_time: datetime | None = Field(
+        None, description="When the last master-data pass finished successfully.")
+    customers: Count | None = Field(None, description="Customers mirrored into Simon.")
+    items: Count | None = Field(None, description="Non-stock items mirrored into Simon.")
+    work_addresses: Count | None = Field(None, description=(
+        "Work addresses (Simon Locations) made from Visma.net addresses."))
+    highest_modified: HighestModified | None = Field(
+        None, description="Newest lastModifiedDateTime seen in Visma.net per entity kind.")
+    progress: MasterDataProgress | None = Field(None, description=(
+        "Progress of a running first import, records done of the total Visma.net reports; "
+        "absent when no first import is running."))
 
 
 class EntityCounts(_StatusModel):
-    customers: Annotated[int, Field(ge=0)] | None = None
-    items: Annotated[int, Field(ge=0)] | None = None
-    work_addresses: Annotated[int, Field(ge=0)] | None = None
+    customers: Count | None = Field(None, description="Customers removed.")
+    items: Count | None = Field(None, description="Items removed.")
+    work_addresses: Count | None = Field(None, description="Work addresses removed.")
 
 
 class CleanupStatus(_StatusModel):
-    last_success_time: datetime | None = None
-    next_run_time: datetime | None = None
-    removed: EntityCounts | None = None
+    last_success_time: datetime | None = Field(
+        None, description="When the last cleanup finished successfully.")
+    next_run_time: datetime | None = Field(None, description=(
+        "When the next cleanup is due (lastSuccessTime + spec.schedule.cleanup)."))
+    removed: EntityCounts | None = Field(
+        None, description="Records removed from Simon by the last cleanup.")
 
 
 class OrdersStatus(_StatusModel):
-    last_success_time: datetime | None = None
-    sent: Annotated[int, Field(ge=0)] | None = None
-    failed: Annotated[int, Field(ge=0)] | None = None
-    waiting: Annotated[int, Field(ge=0)] | None = None
-    passed_over: Annotated[int, Field(ge=0)] | None = None
+    last_success_time: datetime | None = Field(
+        None, description="When the last push pass finished successfully.")
+    sent: Count | None = Field(None, description="Work orders sent to Visma.net as a document.")
+    failed: Count | None = Field(None, description=(
+        "Work orders that failed with an error a user can fix; see the integration log."))
+    waiting: Count | None = Field(None, description=(
+        "Archived work orders waiting to be sent (e.g. until the settings check passes)."))
+    passed_over: Count | None = Field(None, description=(
+        "Work orders archived before the first activation and therefore not sent."))
 
 
 class ImportsStatus(_StatusModel):
-    last_success_time: datetime | None = None
-    imported: Annotated[int, Field(ge=0)] | None = None
+    last_success_time: datetime | None = Field(
+        None, description="When the last import pass finished successfully.")
+    imported: Count | None = Field(None, description="Orders imported as Simon work orders.")
 
 
 class ActivationStatus(_StatusModel):
-    activated_at: datetime | None = None
-    wiped: list[WipeKind] | None = None
+    activated_at: datetime | None = Field(None, description=(
+        "When the current activation began; work orders archived before the first one are not "
+        "sent."))
+    wiped: list[Annotated[WipeKind, Field(description="A kind of Simon record.")]] | None = (
+        Field(None, description="Kinds emptied in Simon for the current activation."))
 
 
 class RecentError(_StatusModel):
     """One of the latest errors of the integration log (S-80)."""
 
-    time: datetime
-    table: str | None = None
-    key: str | None = None
-    message: str
-    action: str | None = None
+    time: datetime = Field(description="When it happened.")
+    table: str | None = Field(
+        None, description="The kind of record (work order, customer, work address, item).")
+    key: str | None = Field(None, description=(
+        "The record key users see (work order, customer or item number)."))
+    message: str = Field(description="What went wrong.")
+    action: str | None = Field(None, description="What to do about it.")
 
 
 class VismaIntegrationStatus(_StatusModel):
@@ -137,18 +168,36 @@ class VismaIntegrationStatus(_StatusModel):
     cannot count a list); it is kept in step whenever `recent_errors` is set.
     """
 
-    observed_generation: Annotated[int, Field(ge=0)] | None = None
-    company_id: str | None = None
-    conditions: list[Condition] | None = None
-    master_data: MasterDataStatus | None = None
-    cleanup: CleanupStatus | None = None
-    orders: OrdersStatus | None = None
-    imports: ImportsStatus | None = None
-    activation: ActivationStatus | None = None
-    recent_errors: Annotated[list[RecentError], Field(max_length=RECENT_ERRORS_LIMIT)] | None = (
-        None
-    )
-    error_count: Annotated[int, Field(ge=0)] | None = None
+    # kopf keeps its own bookkeeping in `status` too: the API server must not prune it.
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+
+    observed_generation: Count | None = Field(
+        None, description="The metadata.generation of the spec the operator last acted on.")
+    company_id: str | None = Field(None, description=(
+        "The Visma.net administration (company) the operator works in, from "
+        "spec.visma.companyId or learnt during the settings check."))
+    conditions: list[
+        Annotated[Condition, Field(description="A metav1.Condition.")]
+    ] | None = Field(None, description=(
+        "Standard conditions: Active (spec.enabled and activation done), SettingsValid (the "
+        "settings check against Visma.net passed), Synced (the last pass of every loop "
+        "completed) and Ready (all of these)."), json_schema_extra={
+            "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]})
+    master_data: MasterDataStatus | None = Field(
+        None, description="Progress of the Visma.net -> Simon master-data loop.")
+    cleanup: CleanupStatus | None = Field(None, description=(
+        "Progress of the cleanup loop that removes from Simon what is gone from Visma.net."))
+    orders: OrdersStatus | None = Field(
+        None, description="Progress of the archived work order -> Visma.net loop.")
+    imports: ImportsStatus | None = Field(
+        None, description="Progress of the Visma.net sales order / quote import.")
+    activation: ActivationStatus | None = Field(None, description="The current activation.")
+    recent_errors: list[
+        Annotated[RecentError, Field(description="One integration log error.")]
+    ] | None = Field(None, max_length=RECENT_ERRORS_LIMIT, description=(
+        "The latest errors of the integration log, at most 10, newest last."))
+    error_count: Count | None = Field(None, description=(
+        "Number of entries in recentErrors (for the Errors printer column)."))
 
     @model_validator(mode="after")
     def _count_errors(self) -> VismaIntegrationStatus:

@@ -1,11 +1,12 @@
 """A `VismaIntegration` as the operator and the CLI read it: the resource (metadata, spec), decoded
 from a kopf body or from the YAML file that `kubectl apply` takes (DESIGN.md section 2).
 
-The CRD (`crds/vismaintegrations.yaml`) is the public API; these models mirror it field for
-field (camelCase on the wire, snake_case in Python) and `tests/tenant/test_crd_in_step.py`
-keeps the two in step. The models refuse what the API server refuses (unknown fields, bad
-enums, malformed durations, a SalesOrder setup without a default warehouse), so standalone
-mode (`simon-visma run --tenant tenant.yaml`) and the operator see the same settings (S-70).
+The models in `spec.py` and `status.py` are the public API; the CRD
+(`crds/vismaintegrations.yaml`) is generated from them by `reconcilers.resource.crd` (camelCase
+on the wire, snake_case in Python). The models refuse what the API server refuses (unknown
+fields, bad enums, malformed durations, a SalesOrder setup without a default warehouse), so
+standalone mode (`simon-visma run --tenant tenant.yaml`) and the operator see the same settings
+(S-70).
 
 Entry points:
 
