@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test setup system-deps controlplane lint bench
+.PHONY: demo test setup system-deps controlplane lint bench crd
 
 setup: $(VENV)/.installed
 
@@ -30,6 +30,10 @@ test: setup system-deps controlplane
 
 lint: setup
 	$(BIN)/ruff check .
+
+# The CRD (crds/ and the chart's copy), generated from the models in reconcilers/resource.
+crd: setup
+	$(BIN)/python -m reconcilers.resource.crd
 
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
