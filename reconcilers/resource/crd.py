@@ -118,9 +118,10 @@ PRINTER_COLUMNS: list[dict[str, str]] = [
 
 # --------------------------------------------------------------------------- the schema
 
-# OpenAPI keywords the translated schema may carry, in the order they are written.
+# OpenAPI keywords the translated schema may carry, in the order they are written. `nullable`
+# comes only from a model that asks for it (json_schema_extra): `X | None` is an optional field.
 _KEYWORDS = (
-    "type", "format", "description", "enum", "default", "minimum", "maximum",
+    "type", "format", "description", "nullable", "enum", "default", "minimum", "maximum",
     "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "pattern", "minItems",
     "maxItems",
 )
@@ -137,7 +138,6 @@ def openapi_schema() -> dict[str, Any]:
     raw = VismaIntegration.model_json_schema(by_alias=True, mode="validation")
     defs = raw.pop("$defs", {})
     schema = _structural(raw, defs, "")
-    schema["description"] = _plain_text(schema["description"], "")
     properties = schema["properties"]
     schema["properties"] = {
         "apiVersion": properties["apiVersion"],

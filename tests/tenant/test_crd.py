@@ -231,6 +231,8 @@ class _Optional(BaseModel):
     word: str | None = Field(None, description="An optional word.")
     kind: Kind = Field(Kind.ONE, description="The kind.")
     every: Duration = Field("2m", description="How often.")
+    cleared: str | None = Field(None, description="Null clears it.",
+                                json_schema_extra={"nullable": True})
 
 
 @pytest.mark.parametrize(
@@ -250,14 +252,17 @@ def test_what_a_crd_cannot_say_is_an_error(model: type[BaseModel], problem: str)
 
 
 def test_optional_fields_enums_and_durations_translate() -> None:
-    """`X | None = None` is an optional field without a default (never `nullable`); a
-    docstring is not a description; a duration carries its pattern and CEL rule."""
+    """`X | None = None` is an optional field without a default (`nullable` only when the
+    model asks for it); a docstring is not a description; a duration carries its pattern and
+    CEL rule."""
     raw = _Optional.model_json_schema(by_alias=True)
     defs = raw.pop("$defs")
     raw["description"] = "Test."
     schema = generator._structural(raw, defs, "")
     assert schema["properties"]["word"] == {"type": "string", "description": "An optional word."}
     assert "required" not in schema
+    assert schema["properties"]["cleared"] == {
+        "type": "string", "description": "Null clears it.", "nullable": True}
     assert schema["properties"]["kind"] == {
         "type": "string", "description": "The kind.", "enum": ["One"], "default": "One"}
     every = schema["properties"]["every"]
