@@ -42,13 +42,9 @@ from reconcilers.clients.simon.client import SimonClient
 from reconcilers.clients.simon.models import Change, WorkOrder, WorkOrderDetails
 from reconcilers.clients.simon.models import Item as SimonItem
 from reconcilers.clients.visma.client import VismaClient
-from reconcilers.clients.visma.models import (
-    NewCustomerInvoice,
-    NewCustomerInvoiceLine,
-    NewSalesOrder,
-    NewSalesOrderLine,
-)
+from reconcilers.clients.visma.models import DocumentLine
 from reconcilers.documents import rendering
+from reconcilers.documents.writers import AnyWriter, Document, Draft, writer_for
 from reconcilers.loops.problems import problem_text, stops_the_pass
 from reconcilers.resource.spec import (
     Attachments,
@@ -59,7 +55,6 @@ from reconcilers.resource.spec import (
     PdfSource,
 )
 from reconcilers.store import (
-    DocumentKind,
     LedgerEntry,
     LogTable,
     TenantState,
@@ -99,27 +94,6 @@ class FixableError(Exception):
         super().__init__(message)
         self.message = message
         self.action = action
-
-
-@dataclass
-class Line:
-    item_number: str
-    quantity: Decimal
-    unit_price: Decimal | None = None
-    description: str | None = None
-
-
-@dataclass
-class Draft:
-    """The document a work order becomes, before it is a sales order or an invoice."""
-
-    number: str
-    customer_number: str
-    lines: list[Line]
-    note: str | None
-    reference: str | None
-    marker: str
-    warehouse: str | None
 
 
 @dataclass
@@ -190,13 +164,15 @@ def reference_text(work_order: WorkOrder, setting: CustomerReference) -> tuple[s
     return text or None, False
 
 
-def time_lines(details: WorkOrderDetails, settings: OrderSettings) -> list[Line]:
+def time_lines(details: WorkOrderDetails, settings: OrderSettings,
+               warehouse: str | None) -> list[DocumentLine]:
     """S-42, S-43: work and travel minutes added up, one line each, no price."""
     lines = []
     for kind, item in ((WORK, settings.work_time_item), (TRAVEL, settings.travel_time_item)):
         minutes = sum(t.minutes or 0 for t in details.time_sheets if t.kind == kind)
         if item and minutes > 0:
-            lines.append(Line(item, hours(minutes)))
+            lines.append(DocumentLine(item_number=item, quantity=hours(minutes),
+                                      warehouse=warehouse))
     return lines
 
 
@@ -214,16 +190,13 @@ class OrderPush:
         self.simon = simon
         self.state = state
         self.settings = settings
+        self.writer = writer_for(settings.document_type, visma)
+        """What new work orders become; one begun before keeps its own (`_begun_as`)."""
         self.result = OrdersResult()
         self._item_codes: dict[int, tuple[str, str]] = {}
         self._maybe_sent: set[int] = set()
         """Work orders whose create request may have reached Visma.net (a lost answer, or a
         row found `creating`): their ledger rows stay `creating` until a search decides."""
-
-    @property
-    def kind(self) -> DocumentKind:
-        return (DocumentKind.SALES_ORDER if self.settings.document_type == DocumentType.SALES_ORDER
-                else DocumentKind.INVOICE)
 
     async def run(self) -> OrdersResult:
         try:
@@ -393,12 +366,12 @@ class OrderPush:
                 f"Not sent: the work order contains the skip word "
                 f"{quoted(self.settings.skip_word)}.", None)
             return
-        draft = await self._draft(details)
-        await self._push(claim, draft, details)
+        draft = await self._draft(details, self.writer)
+        await self._push(claim, draft, details, self.writer)
 
     # --- building the document ---------------------------------------------------------
 
-    async def _draft(self, details: WorkOrderDetails) -> Draft:
+    async def _draft(self, details: WorkOrderDetails, writer: AnyWriter) -> Draft:
         wo = details.work_order
         number = _key_of(wo)
         if wo.location_id is not None and details.location is None:
@@ -423,7 +396,10 @@ class OrderPush:
                 "longer in Visma.net.",
                 f"Link the work order to a customer that exists in Visma.net, {TRY_AGAIN}.")
 
-        lines = time_lines(details, self.settings)
+        user = details.user
+        warehouse = writer.warehouse(self.settings,
+                                     (user.email or user.name) if user else None)
+        lines = time_lines(details, self.settings, warehouse)
         for used in details.used_items:
             code, label = await self._item_number(used.item_id, used.code)
             if not code:
@@ -433,10 +409,13 @@ class OrderPush:
                     f"Work order {number} books item {item or 'without a code'}, which is "
                     "not an item from Visma.net.",
                     f"Book an item that exists in Visma.net, {TRY_AGAIN}.")
-            lines.append(Line(code, used.quantity or Decimal(1), used.price,
-                              used.description or None))
+            lines.append(DocumentLine(item_number=code, quantity=used.quantity or Decimal(1),
+                                      unit_price=used.price,
+                                      description=used.description or None,
+                                      warehouse=warehouse))
         if self.settings.fixed_item:
-            lines.append(Line(self.settings.fixed_item, Decimal(1)))
+            lines.append(DocumentLine(item_number=self.settings.fixed_item,
+                                      quantity=Decimal(1), warehouse=warehouse))
 
         reference, cut = reference_text(wo, self.settings.customer_reference)
         if cut:
@@ -445,14 +424,8 @@ class OrderPush:
                 f"The customer reference was cut to {REFERENCE_LIMIT} characters: "
                 f"{quoted(reference)}.",
                 "None needed; shorten the reference in Simon to avoid it.", dedupe=True)
-        warehouse = None
-        if self.kind == DocumentKind.SALES_ORDER:
-            user = details.user
-            warehouse = self.settings.warehouse_for(
-                (user.email or user.name) if user else None) or self.settings.default_warehouse
         return Draft(number, visma_customer.number, lines,
-                     note_text(details, self.settings.note), reference,
-                     marker_of(wo.id or 0), warehouse)
+                     note_text(details, self.settings.note), reference, marker_of(wo.id or 0))
 
     async def _item_number(self, item_id: int | None, code: str | None) -> tuple[str, str]:
         """(Visma.net item number or "", label): only items that came from Visma.net count."""
@@ -467,17 +440,17 @@ class OrderPush:
 
     # --- creating and attaching --------------------------------------------------------
 
-    async def _push(self, claim: WorkOrderClaim, draft: Draft,
-                    details: WorkOrderDetails) -> None:
+    async def _push(self, claim: WorkOrderClaim, draft: Draft, details: WorkOrderDetails,
+                    writer: AnyWriter) -> None:
         # Built before the row says `creating`: a document that cannot even be built was
         # surely not sent.
-        request = self._request(draft)
-        await claim.mark_creating(document_kind=self.kind, marker=draft.marker)
+        request = writer.request(draft)
+        await claim.mark_creating(document_kind=writer.document_type, marker=draft.marker)
         try:
-            doc_type, doc_number = await self._create(request)
+            document = await writer.create(request)
         except InDoubtError:
             self._maybe_sent.add(claim.work_order_id)
-            found = await self._find(draft.marker)
+            found = await writer.find(draft.marker)
             if found is None:
                 # Stays `creating`: the next pass searches again before creating.
                 self.result.waiting += 1
@@ -485,62 +458,19 @@ class OrderPush:
                             "document found yet; searched again at the next pass",
                             self.state.key, draft.number)
                 return
-            doc_type, doc_number = found
+            document = found
         except RequestRejectedError as error:
             await self._failed(claim, draft.number, FixableError(
                 f"Visma.net refused work order {draft.number}: {quoted(error.message)}",
                 f"Correct what Visma.net names (customer, items, warehouse) in Simon or "
                 f"Visma.net, {TRY_AGAIN}."))
             return
-        await claim.mark_created(doc_type, doc_number)
+        await claim.mark_created(*document)
         self._maybe_sent.discard(claim.work_order_id)
-        await self._finish(claim, details, doc_type, doc_number)
-
-    def _request(self, draft: Draft) -> NewSalesOrder | NewCustomerInvoice:
-        if self.kind == DocumentKind.SALES_ORDER:
-            return NewSalesOrder(
-                customer_number=draft.customer_number,
-                description=f"Werkbon {draft.number}",
-                note=draft.note,
-                reference=draft.reference,
-                marker=draft.marker,
-                lines=[NewSalesOrderLine(item_number=line.item_number,
-                                         quantity=line.quantity,
-                                         unit_price=line.unit_price,
-                                         description=line.description,
-                                         warehouse_id=draft.warehouse)
-                       for line in draft.lines],
-            )
-        return NewCustomerInvoice(
-            customer_number=draft.customer_number,
-            reference=draft.reference,
-            external_reference=draft.marker,
-            invoice_text=f"Werkbon {draft.number}",
-            note=draft.note,
-            lines=[NewCustomerInvoiceLine(item_number=line.item_number,
-                                          quantity=line.quantity,
-                                          unit_price=line.unit_price,
-                                          description=line.description)
-                   for line in draft.lines],
-        )
-
-    async def _create(self, request: NewSalesOrder | NewCustomerInvoice) -> tuple[str, str]:
-        if isinstance(request, NewSalesOrder):
-            return await self.visma.create_sales_order(request)
-        return "Invoice", await self.visma.create_customer_invoice(request)
-
-    async def _find(self, marker: str) -> tuple[str, str] | None:
-        """The document an earlier attempt made, found by its marker (in-doubt recovery)."""
-        if self.kind == DocumentKind.SALES_ORDER:
-            for order in await self.visma.find_sales_orders(marker):
-                if order.marker == marker:
-                    return order.order_type, order.order_id
-            return None
-        invoice = await self.visma.find_customer_invoice(marker)
-        return ("Invoice", invoice.reference_number) if invoice else None
+        await self._finish(claim, details, document, writer)
 
     async def _finish(self, claim: WorkOrderClaim, details: WorkOrderDetails,
-                      doc_type: str, doc_number: str) -> None:
+                      document: Document, writer: AnyWriter) -> None:
         done = set(claim.entry.attachments_done)
         number = _key_of(details.work_order)
         # The document exists: the errors that kept this work order from being sent are
@@ -549,22 +479,20 @@ class OrderPush:
         await self.state.log.resolve(LogTable.WORK_ORDER, number, severities=[Severity.ERROR])
         for name, content in await self._attachments(details, done, number):
             try:
-                if self.kind == DocumentKind.SALES_ORDER:
-                    await self.visma.attach_to_sales_order(doc_type, doc_number, name, content)
-                else:
-                    await self.visma.attach_to_invoice(doc_number, name, content)
+                await writer.attach(document, name, content)
             except RequestRejectedError as error:
                 # The document exists: it is not made again; the user attaches the file.
                 await self.state.log.error(
                     LogTable.WORK_ORDER, number,
-                    f"Visma.net refused {name} for {doc_type} {doc_number}: {error.message}",
+                    f"Visma.net refused {name} for {document.type} {document.number}: "
+                    f"{error.message}",
                     "Attach the PDF to the document in Visma.net by hand.")
                 continue
             await claim.mark_attached(name)
         await claim.mark_done()
-        document = "sales order" if self.kind == DocumentKind.SALES_ORDER else "invoice"
-        await self.state.log.info(LogTable.WORK_ORDER, number,
-                                  f"Sent to Visma.net as {document} {doc_type} {doc_number}.")
+        await self.state.log.info(
+            LogTable.WORK_ORDER, number,
+            f"Sent to Visma.net as {writer.noun} {document.type} {document.number}.")
         self.result.sent += 1
 
     async def _attachments(self, details: WorkOrderDetails, done: set[str],
@@ -614,21 +542,19 @@ class OrderPush:
 
     async def _recover(self, entry: LedgerEntry) -> None:
         """A work order left in doubt by a crash or a lost answer: find what exists first."""
-        begun_as = self._begun_as(entry.document_kind)
-        if begun_as is not self:
-            await begun_as._recover(entry)
-            return
         claim = await self.state.ledger.take_over(entry)
         if claim is None:
             return
         key = entry.work_order_number or _id_key(entry.work_order_id)
         if entry.state == WorkOrderState.CREATING:
             self._maybe_sent.add(entry.work_order_id)
-        await self._guarded(claim, key, self._recover_claimed(claim, entry))
+        writer = self._begun_as(entry.document_kind)
+        await self._guarded(claim, key, self._recover_claimed(claim, entry, writer))
 
-    async def _recover_claimed(self, claim: WorkOrderClaim, entry: LedgerEntry) -> None:
+    async def _recover_claimed(self, claim: WorkOrderClaim, entry: LedgerEntry,
+                               writer: AnyWriter) -> None:
         if claim.entry.state == WorkOrderState.CREATING:
-            found = await self._find(entry.marker or marker_of(entry.work_order_id))
+            found = await writer.find(entry.marker or marker_of(entry.work_order_id))
             if found is not None:
                 await claim.mark_created(*found)
             # Either way the search decided: nothing is in doubt any more.
@@ -640,13 +566,14 @@ class OrderPush:
             return
         if claim.entry.state == WorkOrderState.CREATING:
             # Visma.net has no document with the marker: make it now.
-            draft = await self._draft(details)
-            await self._push(claim, draft, details)
+            draft = await self._draft(details, writer)
+            await self._push(claim, draft, details, writer)
             self.result.recovered += 1
             return
         self.result.recovered += 1
         done = claim.entry
-        await self._finish(claim, details, done.document_type or "", done.document_number or "")
+        await self._finish(claim, details,
+                           Document(done.document_type or "", done.document_number or ""), writer)
 
     async def _recover_deleted(self, claim: WorkOrderClaim, entry: LedgerEntry) -> None:
         """The work order was deleted in Simon while in doubt: keep a document that exists
@@ -665,17 +592,13 @@ class OrderPush:
             "Check the document in Visma.net.")
         self.result.recovered += 1
 
-    def _begun_as(self, kind: DocumentKind | None) -> OrderPush:
-        """This pass for a document begun as `kind`: the ledger, not today's settings, says
-        where to look for it and what to attach to (S-51: settings apply from now on)."""
-        if kind is None or kind == self.kind:
-            return self
-        document_type = (DocumentType.SALES_ORDER if kind == DocumentKind.SALES_ORDER
-                         else DocumentType.INVOICE)
-        other = OrderPush(self.visma, self.simon, self.state,
-                          self.settings.model_copy(update={"document_type": document_type}))
-        other.result = self.result
-        return other
+    def _begun_as(self, document_type: DocumentType | None) -> AnyWriter:
+        """The writer of a document begun as `document_type`: the ledger, not today's
+        settings, says where to look for it and what to attach to (S-51: settings apply
+        from now on)."""
+        if document_type is None or document_type == self.writer.document_type:
+            return self.writer
+        return writer_for(document_type, self.visma)
 
     async def _failed(self, claim: WorkOrderClaim, key: str, problem: FixableError) -> None:
         """No document was made: the row is `failed` (tried again when the work order changes

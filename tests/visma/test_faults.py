@@ -18,19 +18,17 @@ from reconcilers.clients.http import (
     TransientApiError,
 )
 from reconcilers.clients.visma.models import (
+    DocumentLine,
     NewCustomerInvoice,
-    NewCustomerInvoiceLine,
     NewSalesOrder,
-    NewSalesOrderLine,
 )
 from tests.visma.conftest import FAST, run, seed_basics
 
 ORDER = NewSalesOrder(customer_number="10001", description="Werkbon 5", marker="sv:t:wo-5",
-                      lines=[NewSalesOrderLine(item_number="UUR", quantity=Decimal(1),
-                                               warehouse_id="MAIN")])
+                      lines=[DocumentLine(item_number="UUR", quantity=Decimal(1),
+                                          warehouse="MAIN")])
 INVOICE = NewCustomerInvoice(customer_number="10001", external_reference="sv:t:wo-6",
-                             lines=[NewCustomerInvoiceLine(item_number="UUR",
-                                                           quantity=Decimal(1))])
+                             lines=[DocumentLine(item_number="UUR", quantity=Decimal(1))])
 
 
 def _fault(emulators, fault, path, method="GET", **options):

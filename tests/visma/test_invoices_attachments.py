@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from reconcilers.clients.http import NotFoundError, RequestRejectedError
-from reconcilers.clients.visma.models import NewCustomerInvoice, NewCustomerInvoiceLine
+from reconcilers.clients.visma.models import DocumentLine, NewCustomerInvoice
 from tests.visma.conftest import run, seed_basics
 
 INVOICE = {
@@ -122,9 +122,9 @@ def test_client_invoice_flow_with_attachment(emulators, make_client):
     invoice = NewCustomerInvoice(
         customer_number="10001", document_date=date(2025, 1, 27), reference="PO-1",
         external_reference="sv:t1:wo-9", invoice_text="Werkbon 9", note="Kerkstraat 1",
-        lines=[NewCustomerInvoiceLine(item_number="UUR", quantity=Decimal("0.25")),
-               NewCustomerInvoiceLine(item_number="VOORRIJ", quantity=Decimal(1),
-                                      unit_price=Decimal("40"))],
+        lines=[DocumentLine(item_number="UUR", quantity=Decimal("0.25")),
+               DocumentLine(item_number="VOORRIJ", quantity=Decimal(1),
+                            unit_price=Decimal("40"))],
     )
 
     async def scenario():

@@ -27,10 +27,9 @@ from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
 from emulators.visma import generate_visma_tenant
 from reconcilers.clients.visma.models import (
+    DocumentLine,
     NewCustomerInvoice,
-    NewCustomerInvoiceLine,
     NewSalesOrder,
-    NewSalesOrderLine,
 )
 from tests.visma.conftest import run, seed_basics, token
 
@@ -152,11 +151,11 @@ def test_sales_order_responses_and_client_requests(company, raw, make_client):
     order = NewSalesOrder(
         customer_number="10001", description="Werkbon 7", note="Kerkstraat 1\nOnderhoud",
         reference="PO-1", marker="sv:t:wo-7",
-        lines=[NewSalesOrderLine(item_number="UUR", quantity=Decimal("1.25"),
-                                 warehouse_id="MAIN", description="Arbeid"),
-               NewSalesOrderLine(item_number="VOORRIJ", quantity=Decimal(1),
-                                 unit_price=Decimal("35.5"), warehouse_id="MAIN",
-                                 note="vast bedrag", unit="ST")],
+        lines=[DocumentLine(item_number="UUR", quantity=Decimal("1.25"),
+                            warehouse="MAIN", description="Arbeid"),
+               DocumentLine(item_number="VOORRIJ", quantity=Decimal(1),
+                            unit_price=Decimal("35.5"), warehouse="MAIN",
+                            description="Voorrijkosten")],
     )
 
     async def scenario():
@@ -210,10 +209,10 @@ def test_invoice_responses_and_client_requests(company, raw, make_client):
     invoice = NewCustomerInvoice(
         customer_number="10001", document_date=date(2025, 1, 27), reference="PO-1",
         external_reference="sv:t:wo-8", invoice_text="Werkbon 8", note="Kerkstraat 1",
-        lines=[NewCustomerInvoiceLine(item_number="UUR", quantity=Decimal("2"),
-                                      description="Arbeid"),
-               NewCustomerInvoiceLine(item_number="VOORRIJ", quantity=Decimal(1),
-                                      unit_price=Decimal("35"), note="vast")],
+        lines=[DocumentLine(item_number="UUR", quantity=Decimal("2"),
+                            description="Arbeid"),
+               DocumentLine(item_number="VOORRIJ", quantity=Decimal(1),
+                            unit_price=Decimal("35"), warehouse="MAIN")],
     )
 
     async def scenario():
@@ -224,7 +223,12 @@ def test_invoice_responses_and_client_requests(company, raw, make_client):
 
     reference = run(scenario())
     for stored in company.call(company.visma.received_invoices):
-        check_request(erp, "/v2/customerinvoice", "post", json.loads(stored["raw"]))
+        body = json.loads(stored["raw"])
+        check_request(erp, "/v2/customerinvoice", "post", body)
+        # An invoice line has no warehouse: a line that carries one goes without it.
+        assert body["invoiceLines"][1] == {
+            "operation": "Insert", "inventoryNumber": {"value": "VOORRIJ"},
+            "quantity": {"value": 1.0}, "unitPriceInCurrency": {"value": 35.0}}
     check_response(erp, "/v1/customerinvoice", "get", raw.get("/v1/customerinvoice"))
     check_response(erp, "/v1/customerinvoice", "get",
                    raw.get("/v1/customerinvoice", {"externalReference": "sv:t:wo-8"}))

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from reconcilers.clients.http import NotFoundError, RequestRejectedError
-from reconcilers.clients.visma.models import NewSalesOrder, NewSalesOrderLine
+from reconcilers.clients.visma.models import DocumentLine, NewSalesOrder
 from tests.visma.conftest import run, seed_basics
 
 ORDER = {
@@ -192,10 +192,9 @@ def _order(**changes):
     fields = dict(
         customer_number="10001", description="Werkbon 2024-002", note="Kerkstraat 1",
         reference="PO-9", marker="sv:tenant:wo-2",
-        lines=[NewSalesOrderLine(item_number="UUR", quantity=Decimal("1.5"),
-                                 warehouse_id="MAIN"),
-               NewSalesOrderLine(item_number="KRAAN", quantity=Decimal("1"),
-                                 unit_price=Decimal("101.25"), warehouse_id="MAIN")],
+        lines=[DocumentLine(item_number="UUR", quantity=Decimal("1.5"), warehouse="MAIN"),
+               DocumentLine(item_number="KRAAN", quantity=Decimal("1"),
+                            unit_price=Decimal("101.25"), warehouse="MAIN")],
     )
     fields.update(changes)
     return NewSalesOrder(**fields)
@@ -264,7 +263,7 @@ def test_client_pages_sales_orders_zero_based(emulators, make_client):
 
 def test_client_validation_error_keeps_code_and_property(emulators, make_client):
     seed_basics(emulators)
-    bad = _order(lines=[NewSalesOrderLine(item_number="NOPE", quantity=Decimal(1))])
+    bad = _order(lines=[DocumentLine(item_number="NOPE", quantity=Decimal(1))])
 
     async def scenario():
         async with make_client() as client:

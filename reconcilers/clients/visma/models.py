@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 
 class _Model(BaseModel):
@@ -132,15 +133,21 @@ class SalesOrderLine(_Model):
     manual_price: bool = False
 
 
-class NewSalesOrderLine(_Model):
+class DocumentLine(_Model):
+    """One line of a sales order or a customer invoice: an item, how many, at what price."""
+
     item_number: str
     quantity: Decimal
     unit_price: Decimal | None = None
     """Sent as a manual price; None lets Visma.net's price rules decide (S-42, S-44)."""
-    warehouse_id: str | None = None
-    description: str | None = Field(default=None, max_length=256)
-    note: str | None = Field(default=None, max_length=2048)
-    unit: str | None = None
+    description: str | None = None
+    """Overrides the item's own description on the document."""
+    warehouse: str | None = None
+    """A sales order line's warehouse (S-50); an invoice line has none."""
+
+
+SALES_ORDER_LINE_DESCRIPTION_LIMIT = 256
+"""The v3 sales order line's `description` holds this many characters."""
 
 
 class NewSalesOrder(_Model):
@@ -153,15 +160,18 @@ class NewSalesOrder(_Model):
     marker: str | None = Field(default=None, max_length=40)
     """Goes to `customer.order`; the list's `filter` finds it (in-doubt recovery)."""
     date: datetime | None = None
-    lines: Sequence[NewSalesOrderLine] = ()
+    lines: Sequence[DocumentLine] = ()
 
-
-class NewCustomerInvoiceLine(_Model):
-    item_number: str
-    quantity: Decimal
-    unit_price: Decimal | None = None
-    description: str | None = None
-    note: str | None = None
+    @field_validator("lines")
+    @classmethod
+    def _line_descriptions_fit(cls, lines: Sequence[DocumentLine]) -> Sequence[DocumentLine]:
+        for line in lines:
+            if line.description and len(line.description) > SALES_ORDER_LINE_DESCRIPTION_LIMIT:
+                raise PydanticCustomError(
+                    "string_too_long",
+                    "a line's description should have at most {max_length} characters",
+                    {"max_length": SALES_ORDER_LINE_DESCRIPTION_LIMIT})
+        return lines
 
 
 class NewCustomerInvoice(_Model):
@@ -173,7 +183,7 @@ class NewCustomerInvoice(_Model):
     """The operator's marker; `GET /v1/customerinvoice?externalReference=` finds it."""
     invoice_text: str | None = None
     note: str | None = None
-    lines: Sequence[NewCustomerInvoiceLine] = ()
+    lines: Sequence[DocumentLine] = ()
 
 
 class CustomerInvoiceLine(_Model):

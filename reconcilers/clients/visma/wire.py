@@ -19,6 +19,7 @@ from reconcilers.clients.visma.models import (
     Customer,
     CustomerInvoice,
     CustomerInvoiceLine,
+    DocumentLine,
     InventoryItem,
     NewCustomerInvoice,
     NewSalesOrder,
@@ -397,20 +398,20 @@ def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v is not None}
 
 
+def _sales_order_line(line: DocumentLine) -> dict[str, Any]:
+    """NewSalesOrderLineDto (v3: plain JSON); a price is sent as a manual one."""
+    return _drop_none({
+        "inventoryId": line.item_number,
+        "quantity": float(line.quantity),
+        "unitPrice": _number(line.unit_price),
+        "hasManualPrice": True if line.unit_price is not None else None,
+        "warehouseId": line.warehouse,
+        "description": line.description,
+    })
+
+
 def new_sales_order(order: NewSalesOrder) -> dict[str, Any]:
     """NewSalesOrderCommand (v3: plain JSON)."""
-    lines = []
-    for line in order.lines:
-        lines.append(_drop_none({
-            "inventoryId": line.item_number,
-            "quantity": float(line.quantity),
-            "unitPrice": _number(line.unit_price),
-            "hasManualPrice": True if line.unit_price is not None else None,
-            "warehouseId": line.warehouse_id,
-            "description": line.description,
-            "note": line.note,
-            "unitOfMeasure": line.unit,
-        }))
     return _drop_none({
         "type": order.order_type,
         "customer": _drop_none({"id": order.customer_number, "refNo": order.reference,
@@ -418,7 +419,7 @@ def new_sales_order(order: NewSalesOrder) -> dict[str, Any]:
         "date": filter_datetime(order.date) if order.date else None,
         "description": order.description,
         "note": order.note,
-        "orderLines": lines,
+        "orderLines": [_sales_order_line(line) for line in order.lines],
     })
 
 
@@ -426,18 +427,19 @@ def _value(value: Any) -> dict[str, Any] | None:
     return None if value is None else {"value": value}
 
 
+def _invoice_line(line: DocumentLine) -> dict[str, Any]:
+    """CustomerInvoiceLinesUpdateDto (ERP: `{"value": ...}` wrappers); no warehouse."""
+    return _drop_none({
+        "operation": "Insert",
+        "inventoryNumber": _value(line.item_number),
+        "description": _value(line.description),
+        "quantity": _value(float(line.quantity)),
+        "unitPriceInCurrency": _value(_number(line.unit_price)),
+    })
+
+
 def new_customer_invoice(invoice: NewCustomerInvoice) -> dict[str, Any]:
     """CustomerInvoiceUpdateDto (ERP write DTO: every scalar as `{"value": ...}`)."""
-    lines = []
-    for line in invoice.lines:
-        lines.append(_drop_none({
-            "operation": "Insert",
-            "inventoryNumber": _value(line.item_number),
-            "description": _value(line.description),
-            "quantity": _value(float(line.quantity)),
-            "unitPriceInCurrency": _value(_number(line.unit_price)),
-            "note": _value(line.note),
-        }))
     document_date: date | None = invoice.document_date
     return _drop_none({
         "customerNumber": _value(invoice.customer_number),
@@ -446,7 +448,7 @@ def new_customer_invoice(invoice: NewCustomerInvoice) -> dict[str, Any]:
         "externalReference": _value(invoice.external_reference),
         "invoiceText": _value(invoice.invoice_text),
         "note": _value(invoice.note),
-        "invoiceLines": lines,
+        "invoiceLines": [_invoice_line(line) for line in invoice.lines],
     })
 
 
