@@ -22,7 +22,6 @@ from .ledger import DEFAULT_STALE_CLAIM, LedgerConflict, WorkOrderClaim
 from .records import (
     Activation,
     ActivationEvent,
-    DocumentKind,
     FirstImportProgress,
     HighWaterMark,
     ImportedOrder,
@@ -46,7 +45,6 @@ __all__ = [
     "ActivationEvent",
     "DatabaseUnavailableError",
     "DatabaseUrlError",
-    "DocumentKind",
     "FirstImportProgress",
     "HighWaterMark",
     "ImportedOrder",

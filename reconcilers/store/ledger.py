@@ -23,12 +23,13 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, func, or_, select, update
 
+from reconcilers.resource.spec import DocumentType
+
 from .database import TenantScoped
 from .models import work_order_ledger
 from .records import (
     IN_DOUBT_STATES,
     RETRYABLE_STATES,
-    DocumentKind,
     LedgerEntry,
     WorkOrderState,
     as_utc,
@@ -292,10 +293,10 @@ class WorkOrderClaim:
         return f"WorkOrderClaim(work_order_id={self.work_order_id}, state={self.entry.state})"
 
     async def mark_creating(
-        self, *, document_kind: DocumentKind | str, marker: str, now: datetime | None = None
+        self, *, document_kind: DocumentType | str, marker: str, now: datetime | None = None
     ) -> LedgerEntry:
         """About to create the document that carries ``marker``: record it first (S-4)."""
-        kind = DocumentKind(document_kind)
+        kind = DocumentType(document_kind)
 
         def values(row: Any) -> dict[str, Any] | None:
             if row.state == _S.CREATING and row.document_kind == kind and row.marker == marker:
@@ -423,7 +424,7 @@ def _entry(row: Any) -> LedgerEntry:
         work_order_number=row.work_order_number,
         state=_S(row.state),
         simon_modified=row.simon_modified,
-        document_kind=DocumentKind(row.document_kind) if row.document_kind else None,
+        document_kind=DocumentType(row.document_kind) if row.document_kind else None,
         document_type=row.document_type,
         document_number=row.document_number,
         marker=row.marker,

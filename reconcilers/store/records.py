@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from reconcilers.resource.spec import DocumentType
+
 
 class WorkOrderState(StrEnum):
     """Where a work order is on its way to Visma.net (S-4).
@@ -34,13 +36,6 @@ IN_DOUBT_STATES: tuple[WorkOrderState, ...] = (
 
 RETRYABLE_STATES: tuple[WorkOrderState, ...] = (WorkOrderState.FAILED, WorkOrderState.SKIPPED)
 """States that a new attempt may leave once the work order's ``Modified`` moved (S-41)."""
-
-
-class DocumentKind(StrEnum):
-    """The Visma.net document a work order becomes (S-40)."""
-
-    SALES_ORDER = "SalesOrder"
-    INVOICE = "Invoice"
 
 
 class LinkKind(StrEnum):
@@ -142,7 +137,8 @@ class LedgerEntry:
     state: WorkOrderState
     simon_modified: datetime | None
     """The work order's ``Modified`` in Simon at the last attempt."""
-    document_kind: DocumentKind | None
+    document_kind: DocumentType | None
+    """What the work order was begun as: what to search and attach to until it is done."""
     document_type: str | None
     """The Visma.net document type, e.g. ``SO`` for a sales order or ``Invoice``."""
     document_number: str | None

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from reconcilers.resource.spec import DocumentType
 from reconcilers.store import (
-    DocumentKind,
     LedgerConflict,
     Store,
     WorkOrderState,
@@ -32,11 +32,11 @@ async def test_claim_then_full_path_to_done(store: Store) -> None:
     assert claim.entry.simon_modified == datetime(2026, 3, 2, 8, 59, 12, 345000, tzinfo=UTC)
 
     entry = await claim.mark_creating(
-        document_kind=DocumentKind.SALES_ORDER, marker="SIMON-101", now=T0
+        document_kind=DocumentType.SALES_ORDER, marker="SIMON-101", now=T0
     )
     assert (entry.state, entry.document_kind, entry.marker) == (
         WorkOrderState.CREATING,
-        DocumentKind.SALES_ORDER,
+        DocumentType.SALES_ORDER,
         "SIMON-101",
     )
     entry = await claim.mark_created("SO", "000123", now=T0)
