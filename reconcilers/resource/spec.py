@@ -307,14 +307,6 @@ class OrderSettings(_SpecModel):
             )
         return value
 
-    def warehouse_for(self, user: str | None) -> str | None:
-        """The warehouse for a Simon user (email, else name), else the default (S-50)."""
-        if self.document_type != DocumentType.SALES_ORDER:
-            return None
-        if user is not None and user in self.warehouse_by_user:
-            return self.warehouse_by_user[user]
-        return self.default_warehouse
-
 
 class ImportSettings(_SpecModel):
     """One kind of Visma.net order imported as Simon work orders (S-60); the two kinds below

@@ -435,15 +435,6 @@ def test_invoice_needs_no_warehouse() -> None:
     body["spec"]["orders"]["warehouseByUser"] = {"jan@acme.example": "BUS1"}
     orders = tenant_from_body(body).spec.orders
     assert orders.default_warehouse is None
-    assert orders.warehouse_for("jan@acme.example") is None
-
-
-def test_warehouse_for_user() -> None:
-    """S-50: the user's warehouse, else the default warehouse."""
-    orders = load_tenant(EXAMPLE_TENANT).spec.orders
-    assert orders.warehouse_for("jan@acme.example") == "BUS1"
-    assert orders.warehouse_for("someone@acme.example") == "MAIN"
-    assert orders.warehouse_for(None) == "MAIN"
 
 
 def test_spec_is_immutable() -> None:
