@@ -379,7 +379,7 @@ def _decode_picture(uri: str) -> _Picture | None:
             raw = base64.b64decode("".join(payload.split()), validate=True)
         else:
             raw = unquote_to_bytes(payload)
-        image = Image.open(io.BytesIO(raw))
+        image: Image.Image = Image.open(io.BytesIO(raw))
         if image.format == "JPEG":  # decode a large photo at a fraction of its size
             image.draft("RGB" if image.mode not in ("L", "RGB") else image.mode,
                         (MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))

@@ -305,6 +305,7 @@ class _Dumper(yaml.SafeDumper):
 
     def process_scalar(self) -> None:
         if self.analysis is None:
+            assert isinstance(self.event, yaml.ScalarEvent)
             self.analysis = self.analyze_scalar(self.event.value)
         if self.style is None:
             self.style = self.choose_scalar_style()

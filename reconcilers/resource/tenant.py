@@ -360,7 +360,7 @@ def _error_text(err: Mapping[str, Any], known: set[str]) -> str:
     if kind == "string_too_long":
         return f"must be at most {ctx.get('max_length')} characters"
     if kind == "string_pattern_mismatch":
-        pattern = ctx.get("pattern")
+        pattern = str(ctx.get("pattern"))
         return _PATTERN_MESSAGES.get(pattern, f"must match {pattern}") + f", not {_short(value)}"
     if kind in ("bool_type", "bool_parsing"):
         return f"must be true or false, not {_short(value)}"

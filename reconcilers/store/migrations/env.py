@@ -14,7 +14,7 @@ start together migrate one after another; on SQLite the transaction begins IMMED
 from __future__ import annotations
 
 import logging.config
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
 from sqlalchemy import Connection
@@ -41,7 +41,7 @@ def _database_url() -> str:
     return sync_url(url).render_as_string(hide_password=False)
 
 
-def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
     """Render the store's own column types as plain SQLAlchemy types in revisions."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
