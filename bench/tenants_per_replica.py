@@ -30,11 +30,16 @@ sys.path.insert(0, str(ROOT))
 from emulators.launch import tenant_manifests  # noqa: E402
 from reconcilers.resource.credentials import resolve  # noqa: E402
 from reconcilers.resource.tenant import tenant_from_body  # noqa: E402
-from reconcilers.runtime.runner import LoopOutcome, TenantRun, build_clients  # noqa: E402
+from reconcilers.runtime.runner import (  # noqa: E402
+    LoopOutcome,
+    TenantRun,
+    build_clients,
+    loop_named,
+)
 from reconcilers.runtime.schedule import run_on_schedule  # noqa: E402
 from reconcilers.store import open_store  # noqa: E402
 
-LOOPS = ["masterdata", "orders", "imports"]
+LOOPS = [loop_named(name) for name in ("masterData", "orders", "imports")]
 
 EMULATOR = """
 import asyncio, sys
@@ -154,7 +159,8 @@ def main() -> None:
         emulator.wait(10)
 
     target = 0.1 * args.interval
-    print(f"\nTenants per replica: loops {', '.join(LOOPS)} every {args.interval}s for "
+    names = ", ".join(loop.key for loop in LOOPS)
+    print(f"\nTenants per replica: loops {names} every {args.interval}s for "
           f"{args.seconds:.0f}s (target: lag <= {target:.1f}s = 10% of the interval, "
           "RSS <= 500 MB at 1,000 tenants)")
     print(f"{'tenants':>8} {'setup s':>8} {'passes':>7} {'failed':>7} {'lag p50':>8} "

@@ -37,7 +37,7 @@ from typing import Any, NoReturn, TextIO
 from reconcilers.resource.credentials import CredentialsError, load_secrets_file, resolve
 from reconcilers.resource.spec import TenantSpecError
 from reconcilers.resource.tenant import Tenant, load_tenant
-from reconcilers.runtime.runner import LOOPS, LoopOutcome, TenantRun, build_clients
+from reconcilers.runtime.runner import LOOPS, AnyLoop, LoopOutcome, TenantRun, build_clients
 from reconcilers.runtime.schedule import run_on_schedule
 from reconcilers.store import (
     DatabaseUnavailableError,
@@ -140,8 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a VismaIntegration manifest, as `kubectl apply` takes it")
     run.add_argument("--secrets", required=True, metavar="FILE",
                      help="the tenant's two Secrets as `kind: Secret` manifests")
-    run.add_argument("--loop", action="append", choices=[*LOOPS, "all"], metavar="LOOP",
-                     help="masterdata, cleanup, orders, imports or all (default; repeatable)")
+    keys = [loop.key for loop in LOOPS]
+    run.add_argument("--loop", action="append", type=str.lower, choices=[*keys, "all"],
+                     metavar="LOOP", help=f"{', '.join(keys)} or all (default; repeatable)")
     run.add_argument("--once", action="store_true",
                      help="run each loop once, now, whatever its schedule, then exit")
     run.add_argument("--database", metavar="URL",
@@ -188,11 +189,11 @@ def _not_installed(commands: argparse._SubParsersAction, name: str) -> None:
 
 # --- run -----------------------------------------------------------------------------------
 
-def _chosen_loops(requested: list[str] | None) -> list[str]:
-    """The loops to run, in their natural order (all of them by default)."""
+def _chosen_loops(requested: list[str] | None) -> list[AnyLoop]:
+    """The loops to run (named in lower case), in their natural order (all by default)."""
     if not requested or "all" in requested:
         return list(LOOPS)
-    return [loop for loop in LOOPS if loop in requested]
+    return [loop for loop in LOOPS if loop.key in requested]
 
 
 def _load(args: argparse.Namespace) -> tuple[Tenant, Any, Any]:
@@ -219,15 +220,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 async def _run(tenant: Tenant, visma_credentials: Any, simon_credentials: Any, url: str,
-               loops: list[str], args: argparse.Namespace) -> int:
+               loops: list[AnyLoop], args: argparse.Namespace) -> int:
     try:
         store = await open_store(url)
     except DatabaseUrlError as error:
         raise UsageError(str(error)) from error
     visma, simon = build_clients(tenant, visma_credentials, simon_credentials)
     run = TenantRun(tenant, visma, simon, store.tenant(tenant.key))
+    outcomes: dict[str, LoopOutcome] = {}
+    """The latest pass of each loop, by loop key: the summary's `loops`."""
     summary: dict[str, Any] = {"tenant": tenant.key, "enabled": tenant.spec.enabled,
-                               "loops": {}}
+                               "loops": outcomes}
     try:
         activation = await run.activate()
         summary["activation"] = {"event": activation.event.value, "wiped": activation.wiped}
@@ -241,14 +244,13 @@ async def _run(tenant: Tenant, visma_credentials: Any, simon_credentials: Any, u
         elif args.once:
             code = EXIT_OK
             for loop in loops:
-                outcome = await run.run_loop(loop)
-                summary["loops"][loop] = _outcome(outcome)
+                outcome = outcomes[loop.key] = await run.run_loop(loop)
                 if not outcome.ok:
                     code = EXIT_FAILED
             if not activation.settings.valid:
                 code = EXIT_FAILED
         else:
-            code = await _forever(run, loops, summary, args)
+            code = await _forever(run, loops, outcomes, args)
     finally:
         await run.close()
         await store.close()
@@ -257,12 +259,7 @@ async def _run(tenant: Tenant, visma_credentials: Any, simon_credentials: Any, u
     return code
 
 
-def _outcome(outcome: LoopOutcome) -> dict[str, Any]:
-    return {"ok": outcome.ok, **outcome.summary, **({"error": outcome.error}
-                                                     if outcome.error else {})}
-
-
-async def _forever(run: TenantRun, loops: list[str], summary: dict[str, Any],
+async def _forever(run: TenantRun, loops: list[AnyLoop], outcomes: dict[str, LoopOutcome],
                    args: argparse.Namespace) -> int:
     """Each loop on its own schedule until interrupted (Ctrl-C or SIGTERM)."""
     stop = asyncio.Event()
@@ -270,14 +267,14 @@ async def _forever(run: TenantRun, loops: list[str], summary: dict[str, Any],
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
 
     async def report(outcome: LoopOutcome) -> None:
-        summary["loops"][outcome.loop] = _outcome(outcome)
+        outcomes[outcome.loop.key] = outcome
         if not args.json:
-            print(_cell(f"{utc_now():%H:%M:%S} {outcome.loop}: "
+            print(_cell(f"{utc_now():%H:%M:%S} {outcome.loop.key}: "
                         f"{'ok' if outcome.ok else outcome.error}", MESSAGE_LIMIT), flush=True)
 
-    async def waiting(loop: str, due: datetime) -> None:
+    async def waiting(loop: AnyLoop, due: datetime) -> None:
         if not args.json:
-            print(f"{utc_now():%H:%M:%S} {loop}: next pass at {due:%Y-%m-%d %H:%M:%S} UTC",
+            print(f"{utc_now():%H:%M:%S} {loop.key}: next pass at {due:%Y-%m-%d %H:%M:%S} UTC",
                   flush=True)
 
     await run_on_schedule(run, loops, stop, report, spread=False, on_wait=waiting)
@@ -285,8 +282,11 @@ async def _forever(run: TenantRun, loops: list[str], summary: dict[str, Any],
 
 
 def _print_summary(summary: dict[str, Any], as_json: bool, out: TextIO = sys.stdout) -> None:
+    """The run's summary: `summary["loops"]` holds the latest outcome of each loop by key."""
+    outcomes: dict[str, LoopOutcome] = summary["loops"]
     if as_json:
-        print(json.dumps(summary, default=str, ensure_ascii=True), file=out)
+        shown = {**summary, "loops": {key: o.to_json() for key, o in outcomes.items()}}
+        print(json.dumps(shown, default=str, ensure_ascii=True), file=out)
         return
 
     def say(line: str) -> None:  # problems and errors quote what the APIs sent
@@ -304,26 +304,10 @@ def _print_summary(summary: dict[str, Any], as_json: bool, out: TextIO = sys.std
     settings = summary.get("settings", {})
     for problem in settings.get("problems", []):
         say(f"  settings: {problem}")
-    for loop, outcome in summary["loops"].items():
-        state = "ok" if outcome["ok"] else f"FAILED: {outcome.get('error')}"
-        say(f"  {loop}: {state}")
-        if loop == "masterdata" and "customers" in outcome:
-            for kind in ("customers", "items"):
-                counts = outcome[kind]
-                say(f"    {kind}: {counts['seen']} read from Visma.net, {counts['written']} "
-                    f"written to Simon, {counts['failed']} refused")
-            say(f"    work addresses: {outcome['workAddressesWritten']} written, "
-                f"{outcome['workAddressesRemoved']} removed")
-        if loop == "cleanup" and "customersRemoved" in outcome:
-            say(f"    removed from Simon: {outcome['customersRemoved']} customers, "
-                f"{outcome['itemsRemoved']} items, {outcome['workAddressesRemoved']} work "
-                f"addresses; {outcome['keptInUse']} kept (in use)")
-        if loop == "imports" and "imported" in outcome:
-            say(f"    orders and quotes: {outcome['imported']} imported as work orders, "
-                f"{outcome['waiting']} waiting for their customer")
-        if loop == "orders" and "sent" in outcome:
-            say(f"    work orders: {outcome['sent']} sent, {outcome['failed']} failed (see the "
-                f"log), {outcome['skipped']} skipped, {outcome['passedOver']} passed over")
+    for key, outcome in outcomes.items():
+        say(f"  {key}: {'ok' if outcome.ok else f'FAILED: {outcome.error or None}'}")
+        for line in outcome.result.lines() if outcome.result is not None else []:
+            say(f"    {line}")
 
 
 # --- log -----------------------------------------------------------------------------------

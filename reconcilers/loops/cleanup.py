@@ -32,7 +32,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from reconcilers.clients.http import (
     ApiError,
@@ -49,6 +49,7 @@ from reconcilers.clients.simon.models import Location as SimonLocation
 from reconcilers.clients.visma.client import VismaClient
 from reconcilers.clients.visma.models import Customer
 from reconcilers.clients.visma.paging import Pages
+from reconcilers.loops.base import ConditionUpdate, Loop, LoopContext, LoopFailed, LoopResult
 from reconcilers.mirroring import (
     is_mirrored_customer,
     is_mirrored_item,
@@ -56,7 +57,9 @@ from reconcilers.mirroring import (
     work_addresses,
 )
 from reconcilers.resource.spec import DEFAULT_MAX_REMOVAL_PERCENT
+from reconcilers.resource.status import CleanupStatus, ConditionType, EntityCounts
 from reconcilers.store import LinkKind, LogTable, TenantState
+from reconcilers.store.records import LoopSchedule
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +100,7 @@ class Scan(Generic[T]):
 
 
 @dataclass
-class CleanupResult:
+class CleanupResult(LoopResult):
     customers_removed: int = 0
     items_removed: int = 0
     work_addresses_removed: int = 0
@@ -114,6 +117,37 @@ class CleanupResult:
     @property
     def complete(self) -> bool:
         return not self.incomplete and not self.held
+
+    @property
+    def problems(self) -> str:
+        """Why the pass is not complete, in one line ("" when it is)."""
+        problems = list(self.held.values())
+        if self.incomplete:
+            problems.insert(0, "the Visma.net scan was incomplete for "
+                            + " and ".join(self.incomplete))
+        return "; ".join(problems)
+
+    def removed(self) -> EntityCounts:
+        """What the pass removed from Simon, as `status.cleanup.removed` shows it."""
+        return EntityCounts(customers=self.customers_removed, items=self.items_removed,
+                            work_addresses=self.work_addresses_removed)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "customersRemoved": self.customers_removed,
+            "itemsRemoved": self.items_removed,
+            "workAddressesRemoved": self.work_addresses_removed,
+            "keptInUse": self.kept_in_use,
+            "keptUnconfirmed": self.kept_unconfirmed,
+            "failed": self.failed,
+            "incomplete": list(self.incomplete),
+            "held": dict(self.held),
+        }
+
+    def lines(self) -> list[str]:
+        return [f"removed from Simon: {self.customers_removed} customers, "
+                f"{self.items_removed} items, {self.work_addresses_removed} work addresses; "
+                f"{self.kept_in_use} kept (in use)"]
 
 
 async def full_scan(pages: Pages[T]) -> Scan[T]:
@@ -393,3 +427,40 @@ class Cleanup:
                 dedupe=True)
             return False
         return True
+
+
+class CleanupLoop(Loop[CleanupResult, CleanupStatus]):
+    """Simon follows deletions, every `spec.schedule.cleanup` (S-30 to S-32). A pass whose
+    scan was incomplete, or that the brake held, did not complete; it sets `CleanupHeld`."""
+
+    name = "cleanup"
+
+    async def run(self, context: LoopContext) -> CleanupResult:
+        result = await Cleanup(
+            context.visma, context.simon, context.state,
+            max_removal_percent=context.tenant.spec.cleanup.max_removal_percent).run()
+        if not result.complete:
+            raise LoopFailed(result.problems, result)
+        return result
+
+    async def status(self, state: TenantState, schedule: LoopSchedule | None,
+                     latest: CleanupResult | None,
+                     previous: CleanupStatus | None) -> CleanupStatus:
+        return CleanupStatus(
+            last_success_time=schedule.last_success_at if schedule else None,
+            next_run_time=schedule.next_run_at if schedule else None,
+            removed=(latest.removed() if latest is not None
+                     else previous.removed if previous is not None else None))
+
+    def conditions(self, result: CleanupResult | None,
+                   error: str | None) -> list[ConditionUpdate]:
+        if result is None:  # the pass did nothing: the brake's verdict stands
+            return []
+        if result.held:
+            return [ConditionUpdate(
+                ConditionType.CLEANUP_HELD, True, "RemovalLimitReached",
+                " ".join(result.held.values()) + " Check Visma.net; if the removals are right, "
+                "raise spec.cleanup.maxRemovalPercent.")]
+        return [ConditionUpdate(
+            ConditionType.CLEANUP_HELD, False, "WithinRemovalLimit",
+            "The last cleanup was not held by spec.cleanup.maxRemovalPercent.")]

@@ -39,11 +39,13 @@ from reconcilers.clients.simon.models import Location as SimonLocation
 from reconcilers.clients.simon.models import SimonRecord, UsedItem, WorkOrder
 from reconcilers.clients.visma.client import VismaClient
 from reconcilers.clients.visma.models import SalesOrder, SalesOrderLine, SalesOrderSummary
+from reconcilers.loops.base import Loop, LoopContext, LoopResult
 from reconcilers.loops.problems import problem_text, stops_the_pass
 from reconcilers.mirroring import OVERLAP, location_key
 from reconcilers.resource.spec import Imports, ImportSettings
+from reconcilers.resource.status import ImportsStatus
 from reconcilers.store import LogTable, TenantState, order_key
-from reconcilers.store.records import Severity, parse_timestamp
+from reconcilers.store.records import LoopSchedule, Severity, parse_timestamp
 from reconcilers.text import repaired_text
 
 log = logging.getLogger(__name__)
@@ -98,7 +100,7 @@ class Outcome(Enum):
 
 
 @dataclass
-class ImportResult:
+class ImportResult(LoopResult):
     """What one import pass did, over both kinds."""
 
     imported: int = 0
@@ -111,6 +113,14 @@ class ImportResult:
     """Orders Simon refused (an error in the log); tried again every pass."""
     used_items: int = 0
     """Order lines written to Simon as UsedItems."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"imported": self.imported, "waiting": self.waiting, "skipped": self.skipped,
+                "failed": self.failed, "usedItems": self.used_items}
+
+    def lines(self) -> list[str]:
+        return [f"orders and quotes: {self.imported} imported as work orders, "
+                f"{self.waiting} waiting for their customer"]
 
 
 @dataclass(frozen=True)
@@ -380,3 +390,19 @@ def _load_ids(text: str | None) -> list[str]:
         return []
     return [str(i) for i in value] if isinstance(value, list) else []
 
+
+class ImportsLoop(Loop[ImportResult, ImportsStatus]):
+    """Visma.net sales orders and quotes -> Simon work orders, every
+    `spec.schedule.imports` (S-60)."""
+
+    name = "imports"
+
+    async def run(self, context: LoopContext) -> ImportResult:
+        return await OrderImport(context.visma, context.simon, context.state,
+                                 context.tenant.spec.imports).run()
+
+    async def status(self, state: TenantState, schedule: LoopSchedule | None,
+                     latest: ImportResult | None,
+                     previous: ImportsStatus | None) -> ImportsStatus:
+        return ImportsStatus(last_success_time=schedule.last_success_at if schedule else None,
+                             imported=await state.imported_orders.count())

@@ -17,10 +17,11 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from reconcilers.addresses import LOCATION_SUFFIX
 from reconcilers.clients.http import (
+    ApiError,
     NotFoundError,
     UnreadableRecordError,
 )
@@ -30,6 +31,14 @@ from reconcilers.clients.simon.models import SimonRecord
 from reconcilers.clients.visma.client import VismaClient
 from reconcilers.clients.visma.models import Customer, InventoryItem
 from reconcilers.clients.visma.paging import Page
+from reconcilers.loops.base import (
+    ConditionUpdate,
+    Loop,
+    LoopContext,
+    LoopFailed,
+    LoopResult,
+    Meter,
+)
 from reconcilers.loops.problems import RECORD_PROBLEMS, known_as, log_key, reason, shown
 from reconcilers.mirroring import (
     OVERLAP,
@@ -42,8 +51,15 @@ from reconcilers.mirroring import (
     simon_item,
     work_addresses,
 )
+from reconcilers.resource.status import (
+    ConditionType,
+    HighestModified,
+    MasterDataProgress,
+    MasterDataStatus,
+    Progress,
+)
 from reconcilers.store import LinkKind, LinkUpdate, LogTable, Severity, TenantState
-from reconcilers.store.records import parse_timestamp, utc_now
+from reconcilers.store.records import LoopSchedule, parse_timestamp, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +91,10 @@ class KindResult:
 
 
 @dataclass
-class MasterDataResult:
+class MasterDataResult(LoopResult):
+    """What one master-data pass did; a pass that could not complete still carries how far
+    it got (done of total, S-15)."""
+
     customers: KindResult = field(default_factory=KindResult)
     items: KindResult = field(default_factory=KindResult)
     work_addresses_written: int = 0
@@ -87,29 +106,31 @@ class MasterDataResult:
         return (self.customers.written + self.items.written + self.work_addresses_written
                 + self.work_addresses_removed)
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            CUSTOMERS: _kind_json(self.customers),
+            ITEMS: _kind_json(self.items),
+            "workAddressesWritten": self.work_addresses_written,
+            "workAddressesRemoved": self.work_addresses_removed,
+            "workAddressesFailed": self.work_addresses_failed,
+            "simonWrites": self.simon_writes,
+        }
+
+    def lines(self) -> list[str]:
+        return [*(f"{kind}: {counts.seen} read from Visma.net, {counts.written} written to "
+                  f"Simon, {counts.failed} refused"
+                  for kind, counts in ((CUSTOMERS, self.customers), (ITEMS, self.items))),
+                f"work addresses: {self.work_addresses_written} written, "
+                f"{self.work_addresses_removed} removed"]
+
+    def observe(self, meter: Meter) -> None:
+        meter.records_written(CUSTOMERS, self.customers.written)
+        meter.records_written(ITEMS, self.items.written)
+        meter.records_written("workaddresses", self.work_addresses_written)
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
+def _kind_json(counts: KindResult) -> dict[str, Any]:
+    return vars(counts) | {"newest": counts.newest.isoformat() if counts.newest else None}
 
 
 async def write_record(simon: SimonClient, record: SimonRecord, simon_id: int | None) -> int:
@@ -473,3 +494,51 @@ class MasterDataSync:
         finally:
             if written:
                 await self.state.links.put_many(LinkKind.ITEM, written)
+
+
+class MasterDataLoop(Loop[MasterDataResult, MasterDataStatus]):
+    """Visma.net -> Simon customers, work addresses and items, every
+    `spec.schedule.masterData` (S-10 to S-15). Sets the `Synced` condition."""
+
+    name = "masterData"
+
+    async def run(self, context: LoopContext) -> MasterDataResult:
+        sync = MasterDataSync(context.visma, context.simon, context.state,
+                              refused=context.refused)
+        try:
+            return await sync.run()
+        except ApiError as error:  # what it did still counts, and how far it got (S-15)
+            raise LoopFailed(str(error), sync.result) from error
+
+    async def status(self, state: TenantState, schedule: LoopSchedule | None,
+                     latest: MasterDataResult | None,
+                     previous: MasterDataStatus | None) -> MasterDataStatus:
+        marks = await state.marks.all()
+        progress = await state.first_imports.all()
+
+        def newest(kind: str) -> datetime | None:
+            mark = marks.get(f"{kind}.newest")
+            return datetime.fromisoformat(mark.mark) if mark else None
+
+        def running(kind: str) -> Progress | None:
+            p = progress.get(kind)
+            return Progress(done=p.done, total=p.total) if p and not p.finished else None
+
+        customers, items = running(CUSTOMERS), running(ITEMS)
+        return MasterDataStatus(
+            last_success_time=schedule.last_success_at if schedule else None,
+            customers=await state.links.count(LinkKind.CUSTOMER),
+            items=await state.links.count(LinkKind.ITEM),
+            work_addresses=await state.links.count(LinkKind.LOCATION),
+            highest_modified=HighestModified(customers=newest(CUSTOMERS), items=newest(ITEMS)),
+            progress=(MasterDataProgress(customers=customers, items=items)
+                      if customers or items else None),
+        )
+
+    def conditions(self, result: MasterDataResult | None,
+                   error: str | None) -> list[ConditionUpdate]:
+        if error is None:
+            return [ConditionUpdate(ConditionType.SYNCED, True, "ReconcileSuccess",
+                                    "Master data is in step with Visma.net.")]
+        return [ConditionUpdate(ConditionType.SYNCED, False, "ReconcileError",
+                                error or "The last master-data pass failed.")]

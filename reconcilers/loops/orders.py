@@ -26,7 +26,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -45,6 +45,7 @@ from reconcilers.clients.visma.client import VismaClient
 from reconcilers.clients.visma.models import DocumentLine
 from reconcilers.documents import rendering
 from reconcilers.documents.writers import AnyWriter, Document, Draft, writer_for
+from reconcilers.loops.base import Loop, LoopContext, LoopFailed, LoopResult, Meter
 from reconcilers.loops.problems import problem_text, stops_the_pass
 from reconcilers.resource.spec import (
     Attachments,
@@ -54,6 +55,7 @@ from reconcilers.resource.spec import (
     OrderSettings,
     PdfSource,
 )
+from reconcilers.resource.status import OrdersStatus
 from reconcilers.store import (
     LedgerEntry,
     LogTable,
@@ -62,7 +64,7 @@ from reconcilers.store import (
     WorkOrderState,
 )
 from reconcilers.store.ledger import LedgerConflict
-from reconcilers.store.records import Severity, parse_timestamp
+from reconcilers.store.records import LoopSchedule, Severity, parse_timestamp
 from reconcilers.text import quoted, repaired_text
 
 log = logging.getLogger(__name__)
@@ -97,7 +99,9 @@ class FixableError(Exception):
 
 
 @dataclass
-class OrdersResult:
+class OrdersResult(LoopResult):
+    """What one orders pass did (S-40 to S-51)."""
+
     sent: int = 0
     failed: int = 0
     skipped: int = 0
@@ -106,6 +110,18 @@ class OrdersResult:
     waiting: int = 0
     error: str | None = None
     """Why the pass stopped early (Visma.net or Simon unreachable); None when it completed."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sent": self.sent, "failed": self.failed, "skipped": self.skipped,
+                "passedOver": self.passed_over, "recovered": self.recovered,
+                "waiting": self.waiting}
+
+    def lines(self) -> list[str]:
+        return [f"work orders: {self.sent} sent, {self.failed} failed (see the log), "
+                f"{self.skipped} skipped, {self.passed_over} passed over"]
+
+    def observe(self, meter: Meter) -> None:
+        meter.documents_sent(self.sent)
 
 
 def hours(minutes: int) -> Decimal:
@@ -631,3 +647,33 @@ def _unreadable_key(error: BaseException, known_number: str | None, work_order_i
         if label.startswith("work order ") and " of " not in label:
             return label.removeprefix("work order ")
     return known_number or _id_key(work_order_id)
+
+
+class OrdersLoop(Loop[OrdersResult, OrdersStatus]):
+    """Archived work orders -> Visma.net documents, every `spec.schedule.orders` (S-40 to
+    S-51). Its passes wait while the settings check fails (S-71)."""
+
+    name = "orders"
+
+    async def run(self, context: LoopContext) -> OrdersResult:
+        settings = context.settings
+        if settings is not None and not settings.valid:
+            raise LoopFailed("work-order pushes wait until the settings check passes: "
+                             f"{settings.message}")
+        pushed = await OrderPush(context.visma, context.simon, context.state,
+                                 context.tenant.spec.orders).run()
+        if pushed.error is not None:
+            raise LoopFailed(pushed.error, pushed)
+        return pushed
+
+    async def status(self, state: TenantState, schedule: LoopSchedule | None,
+                     latest: OrdersResult | None,
+                     previous: OrdersStatus | None) -> OrdersStatus:
+        counts = await state.ledger.counts()
+        return OrdersStatus(
+            last_success_time=schedule.last_success_at if schedule else None,
+            sent=counts[WorkOrderState.DONE],
+            failed=counts[WorkOrderState.FAILED],
+            waiting=sum(counts[s] for s in (WorkOrderState.CLAIMED, WorkOrderState.CREATING,
+                                            WorkOrderState.CREATED, WorkOrderState.ATTACHED)),
+            passed_over=await state.ledger.count_with_error(WorkOrderState.SKIPPED, PASSED_OVER))

@@ -41,20 +41,30 @@ SINCE_LAST_SUCCESS = _SinceLastSuccess()
 REGISTRY.register(SINCE_LAST_SUCCESS)
 
 
+class _TenantMeter:
+    """What a loop's result counts (`reconcilers.loops.base.Meter`), for one tenant."""
+
+    def __init__(self, tenant: str) -> None:
+        self.tenant = tenant
+
+    def records_written(self, kind: str, count: int) -> None:
+        RECORDS.labels(self.tenant, kind).inc(count)
+
+    def documents_sent(self, count: int) -> None:
+        DOCUMENTS.labels(self.tenant).inc(count)
+
+
 def observe(tenant: str, outcome: LoopOutcome) -> None:
-    RUNS.labels(tenant, outcome.loop).inc()
-    LAG.labels(tenant, outcome.loop).set(outcome.lag)
+    """One pass of a loop: its run, lag and failure, and what a completed pass counts."""
+    loop = outcome.loop.key
+    RUNS.labels(tenant, loop).inc()
+    LAG.labels(tenant, loop).set(outcome.lag)
     if not outcome.ok:
-        FAILURES.labels(tenant, outcome.loop).inc()
+        FAILURES.labels(tenant, loop).inc()
         return
-    SINCE_LAST_SUCCESS.last[(tenant, outcome.loop)] = time.time()
-    if outcome.loop == "masterdata":
-        for kind in ("customers", "items"):
-            RECORDS.labels(tenant, kind).inc(outcome.summary.get(kind, {}).get("written", 0))
-        RECORDS.labels(tenant, "workaddresses").inc(
-            outcome.summary.get("workAddressesWritten", 0))
-    elif outcome.loop == "orders":
-        DOCUMENTS.labels(tenant).inc(outcome.summary.get("sent", 0))
+    SINCE_LAST_SUCCESS.last[(tenant, loop)] = time.time()
+    if outcome.result is not None:
+        outcome.result.observe(_TenantMeter(tenant))
 
 
 def forget(tenant: str) -> None:

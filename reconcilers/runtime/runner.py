@@ -9,16 +9,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 from reconcilers.clients.http import ApiError, RetryPolicy
 from reconcilers.clients.simon.client import SimonClient
 from reconcilers.clients.visma.client import VismaClient
 from reconcilers.loops.activation import SettingsCheck, check_settings, wipe
-from reconcilers.loops.cleanup import Cleanup
-from reconcilers.loops.imports import OrderImport
-from reconcilers.loops.masterdata import MasterDataResult, MasterDataSync
-from reconcilers.loops.orders import OrderPush
+from reconcilers.loops.base import Loop, LoopFailed, LoopResult
+from reconcilers.loops.cleanup import CleanupLoop
+from reconcilers.loops.imports import ImportsLoop
+from reconcilers.loops.masterdata import MasterDataLoop
+from reconcilers.loops.orders import OrdersLoop
 from reconcilers.resource.credentials import SimonCredentials, VismaCredentials
 from reconcilers.resource.tenant import Tenant
 from reconcilers.store import ActivationEvent, TenantState
@@ -26,7 +27,18 @@ from reconcilers.store.records import utc_now
 
 log = logging.getLogger(__name__)
 
-LOOPS = ("masterdata", "cleanup", "orders", "imports")
+AnyLoop: TypeAlias = Loop[Any, Any]
+
+LOOPS: tuple[AnyLoop, ...] = (MasterDataLoop(), CleanupLoop(), OrdersLoop(), ImportsLoop())
+"""Every loop of a tenant, in the order they run once and are reported."""
+
+
+def loop_named(name: str) -> AnyLoop:
+    """The loop called `name`, in any case (`masterdata`, `masterData`); KeyError if none."""
+    for loop in LOOPS:
+        if loop.key == name.lower():
+            return loop
+    raise KeyError(f"no loop {name!r}; the loops are {', '.join(loop.key for loop in LOOPS)}")
 
 
 def build_clients(
@@ -65,17 +77,36 @@ class ActivationOutcome:
 
 @dataclass
 class LoopOutcome:
-    loop: str
-    ok: bool
-    summary: dict[str, Any] = field(default_factory=dict)
+    """One pass of one loop: what it did (`result`, None when it did nothing) and, when it
+    could not complete, why (`error`)."""
+
+    loop: AnyLoop
+    result: LoopResult | None = None
     error: str | None = None
     lag: float = 0.0
     """Seconds the pass started after it was due (set when run on a schedule)."""
 
+    @property
+    def ok(self) -> bool:
+        """The pass completed (problems with single records are log entries, not failures)."""
+        return self.error is None
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """What the pass did, as its part of the `--json` summary shows it ({} for a pass
+        that did nothing)."""
+        return self.result.to_json() if self.result is not None else {}
+
+    def to_json(self) -> dict[str, Any]:
+        """The pass in the `--json` summary: `ok`, what it did, and `error` when it failed."""
+        return {"ok": self.ok, **self.summary, **({"error": self.error} if self.error else {})}
+
 
 @dataclass
 class TenantRun:
-    """One tenant with its clients and state."""
+    """One tenant with its clients and state; what a loop's pass works with
+    (`reconcilers.loops.base.LoopContext`). `tenant` is the spec as it is now: the service
+    replaces it when the spec changes, and each pass reads it when it starts."""
 
     tenant: Tenant
     visma: VismaClient
@@ -89,13 +120,15 @@ class TenantRun:
 
     async def activate(self, now: datetime | None = None) -> ActivationOutcome:
         """Record an activation (S-72, S-73), check the settings (S-71), and wipe what the
-        activation asks for, once, before the first master-data pass."""
+        activation asks for, once, before the first master-data pass. Called when a tenant
+        starts or is enabled; for one that is already active it records nothing new, and
+        only finishes a wipe that could not run yet (Visma.net was not reachable)."""
         spec = self.tenant.spec
         activation = await self.state.activation.begin_activation_if_needed(
             spec.enabled, now=now or utc_now())
         if not spec.enabled:
             return ActivationOutcome(activation.event, SettingsCheck())
-        settings = self.settings = await check_settings(spec, self.visma)
+        settings = await self.check()
         outcome = ActivationOutcome(activation.event, settings)
         if settings.company_reachable:
             wanted = (spec.activation.wipe_on_first_activation
@@ -106,88 +139,33 @@ class TenantRun:
                 outcome.wiped = (await wipe(remaining, self.simon, self.state)).removed
         return outcome
 
-    async def run_loop(self, loop: str) -> LoopOutcome:
-        """One pass of one loop; a failure to complete is an outcome, not an exception."""
-        if loop == "masterdata":
-            return await self._masterdata()
-        try:
-            if loop == "orders":
-                if self.settings is not None and not self.settings.valid:
-                    return LoopOutcome(loop, False, error="work-order pushes wait until the "
-                                       f"settings check passes: {self.settings.message}")
-                pushed = await OrderPush(self.visma, self.simon, self.state,
-                                         self.tenant.spec.orders).run()
-                summary = {"sent": pushed.sent, "failed": pushed.failed,
-                           "skipped": pushed.skipped, "passedOver": pushed.passed_over,
-                           "recovered": pushed.recovered, "waiting": pushed.waiting}
-                ok = pushed.error is None
-                if not ok:
-                    return LoopOutcome(loop, False, summary, pushed.error)
-            elif loop == "imports":
-                imported = await OrderImport(self.visma, self.simon, self.state,
-                                             self.tenant.spec.imports).run()
-                summary = {"imported": imported.imported, "waiting": imported.waiting,
-                           "skipped": imported.skipped, "failed": imported.failed,
-                           "usedItems": imported.used_items}
-                ok = True
-            else:
-                result = await Cleanup(
-                    self.visma, self.simon, self.state,
-                    max_removal_percent=self.tenant.spec.cleanup.max_removal_percent).run()
-                summary = {
-                    "customersRemoved": result.customers_removed,
-                    "itemsRemoved": result.items_removed,
-                    "workAddressesRemoved": result.work_addresses_removed,
-                    "keptInUse": result.kept_in_use,
-                    "keptUnconfirmed": result.kept_unconfirmed,
-                    "failed": result.failed,
-                    "incomplete": result.incomplete,
-                    "held": result.held,
-                }
-                ok = result.complete
-                if not ok:
-                    problems = list(result.held.values())
-                    if result.incomplete:
-                        problems.insert(0, "the Visma.net scan was incomplete for "
-                                        + " and ".join(result.incomplete))
-                    return LoopOutcome(loop, False, summary, "; ".join(problems))
-        except ApiError as error:
-            log.warning("%s: %s loop could not complete: %s", self.tenant.key, loop, error)
-            return LoopOutcome(loop, False, error=str(error))
-        if ok:
-            await self.state.schedules.record_success(loop)
-        return LoopOutcome(loop, ok, summary,
-                           None if ok else "the Visma.net scan was incomplete")
+    async def deactivate(self, now: datetime | None = None) -> None:
+        """S-73: record that the tenant is disabled, so that enabling it again is a
+        re-activation (S-72)."""
+        await self.state.activation.begin_activation_if_needed(False, now=now or utc_now())
 
-    async def _masterdata(self) -> LoopOutcome:
-        """One master-data pass. One that cannot complete still reports what it did, and for
-        a first import how far it got (done of total, S-15)."""
-        sync = MasterDataSync(self.visma, self.simon, self.state, refused=self.refused)
+    async def check(self) -> SettingsCheck:
+        """The settings check (S-71) against Visma.net, for the spec as it is now."""
+        self.settings = await check_settings(self.tenant.spec, self.visma)
+        return self.settings
+
+    async def run_loop(self, loop: AnyLoop | str) -> LoopOutcome:
+        """One pass of one loop (a loop, or its name in any case); a failure to complete is
+        an outcome, not an exception."""
+        if isinstance(loop, str):
+            loop = loop_named(loop)
         try:
-            await sync.run()
+            result = await loop.run(self)
+        except LoopFailed as failed:
+            log.warning("%s: %s loop could not complete: %s", self.tenant.key, loop.key,
+                        failed.message)
+            return LoopOutcome(loop, failed.partial, failed.message)
         except ApiError as error:
-            log.warning("%s: masterdata loop could not complete: %s", self.tenant.key, error)
-            return LoopOutcome("masterdata", False, masterdata_summary(sync.result),
-                               str(error))
-        await self.state.schedules.record_success("masterdata")
-        return LoopOutcome("masterdata", True, masterdata_summary(sync.result))
+            log.warning("%s: %s loop could not complete: %s", self.tenant.key, loop.key, error)
+            return LoopOutcome(loop, None, str(error))
+        await self.state.schedules.record_success(loop.key)
+        return LoopOutcome(loop, result)
 
     async def close(self) -> None:
         await self.visma.aclose()
         await self.simon.aclose()
-
-
-def masterdata_summary(result: MasterDataResult) -> dict[str, Any]:
-    """What a master-data pass did, as the `--json` summary and the metrics show it."""
-    return {
-        "customers": vars(result.customers) | {"newest": _iso(result.customers.newest)},
-        "items": vars(result.items) | {"newest": _iso(result.items.newest)},
-        "workAddressesWritten": result.work_addresses_written,
-        "workAddressesRemoved": result.work_addresses_removed,
-        "workAddressesFailed": result.work_addresses_failed,
-        "simonWrites": result.simon_writes,
-    }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None

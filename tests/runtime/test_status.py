@@ -1,0 +1,130 @@
+"""Status built from the store and the loops' latest outcomes (S-81, S-32): each loop's
+section and conditions, the tenant's own conditions, and when a change is worth a PATCH."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from reconcilers.loops.activation import SettingsCheck
+from reconcilers.loops.cleanup import CleanupResult
+from reconcilers.loops.masterdata import KindResult, MasterDataResult
+from reconcilers.loops.orders import OrdersResult
+from reconcilers.resource.status import VismaIntegrationStatus
+from reconcilers.runtime.runner import LOOPS, LoopOutcome, TenantRun, loop_named
+from reconcilers.runtime.schedule import plan_next
+from reconcilers.runtime.status import build_status, worth_patching
+from tests.integration.conftest import World
+
+pytestmark = pytest.mark.anyio
+
+NOW = datetime(2031, 5, 6, 12, 0, tzinfo=UTC)
+VALID = SettingsCheck(company_reachable=True)
+MASTER_DATA, CLEANUP, ORDERS = (loop_named(n) for n in ("masterData", "cleanup", "orders"))
+UNREACHABLE = "Visma.net is not reachable: GET /v1/customer: connection refused"
+HELD = ("Cleanup removed no customers: 30 of the 100 customers in Simon that came from "
+        "Visma.net (30%) are no longer in it, more than the 20% one cleanup may remove.")
+
+
+def condition(status: VismaIntegrationStatus, kind: str) -> tuple[str, str, str]:
+    found = status.get_condition(kind)
+    assert found is not None, kind
+    return found.status.value, found.reason, found.message
+
+
+async def status_of(run: TenantRun, *outcomes: LoopOutcome,
+                    previous: VismaIntegrationStatus | None = None,
+                    settings: SettingsCheck | None = VALID) -> VismaIntegrationStatus:
+    return await build_status(run, previous or VismaIntegrationStatus.model_validate({}),
+                              {o.loop.key: o for o in outcomes}, settings, NOW)
+
+
+async def test_synced_and_ready_follow_the_master_data_pass(sqlite_world: World) -> None:
+    """S-81: a master-data pass that could not complete makes Synced and Ready false with
+    its error; one that completes makes them true (settings valid). Another loop's failure
+    is not master data's."""
+    run = sqlite_world.run()
+    partial = MasterDataResult(customers=KindResult(seen=200, done=200, total=500,
+                                                    first_import=True))
+    status = await status_of(run, LoopOutcome(MASTER_DATA, partial, UNREACHABLE))
+    assert condition(status, "Synced") == ("False", "ReconcileError", UNREACHABLE)
+    assert condition(status, "Ready") == ("False", "Unavailable", UNREACHABLE)
+
+    status = await status_of(run, LoopOutcome(MASTER_DATA, MasterDataResult()),
+                             LoopOutcome(ORDERS, OrdersResult(error=UNREACHABLE), UNREACHABLE),
+                             previous=status)
+    assert condition(status, "Synced") == ("True", "ReconcileSuccess",
+                                           "Master data is in step with Visma.net.")
+    assert condition(status, "Ready") == ("True", "Available",
+                                          "Settings are valid and master data is in step.")
+    assert [c.type for c in status.conditions or []] == [
+        "Active", "SettingsValid", "Synced", "Ready"]
+
+
+async def test_no_pass_yet_is_starting(sqlite_world: World) -> None:
+    """S-81: before any pass the tenant is Starting; every loop's section is there, empty."""
+    status = await status_of(sqlite_world.run())
+    assert condition(status, "Ready") == ("False", "Starting", "Waiting for the first passes.")
+    wire = status.to_wire()
+    assert wire["masterData"] == {"customers": 0, "items": 0, "workAddresses": 0,
+                                  "highestModified": {}}
+    assert wire["cleanup"] == {}
+    assert wire["orders"] == {"sent": 0, "failed": 0, "waiting": 0, "passedOver": 0}
+    assert wire["imports"] == {"imported": 0}
+
+
+async def test_cleanup_held_and_removed_follow_the_cleanup_passes(sqlite_world: World) -> None:
+    """S-32: a pass the brake held sets CleanupHeld with the reason; one that failed without
+    doing anything (Visma.net unreachable) changes neither the condition nor the removed
+    counts; one that completes clears it and reports what it removed, which stays until the
+    next completed pass."""
+    run = sqlite_world.run()
+    held = CleanupResult(held={"customers": HELD})
+    status = await status_of(run, LoopOutcome(CLEANUP, held, HELD))
+    assert condition(status, "CleanupHeld") == (
+        "True", "RemovalLimitReached",
+        f"{HELD} Check Visma.net; if the removals are right, raise "
+        "spec.cleanup.maxRemovalPercent.")
+    assert status.cleanup is not None and status.cleanup.removed is None
+
+    status = await status_of(run, LoopOutcome(CLEANUP, None, UNREACHABLE), previous=status)
+    assert condition(status, "CleanupHeld")[:2] == ("True", "RemovalLimitReached")
+
+    done = CleanupResult(customers_removed=2, items_removed=1, work_addresses_removed=3)
+    status = await status_of(run, LoopOutcome(CLEANUP, done), previous=status)
+    assert condition(status, "CleanupHeld") == (
+        "False", "WithinRemovalLimit",
+        "The last cleanup was not held by spec.cleanup.maxRemovalPercent.")
+    assert status.to_wire()["cleanup"]["removed"] == {"customers": 2, "items": 1,
+                                                      "workAddresses": 3}
+
+    status = await status_of(run, LoopOutcome(CLEANUP, None, UNREACHABLE), previous=status)
+    assert status.to_wire()["cleanup"]["removed"] == {"customers": 2, "items": 1,
+                                                      "workAddresses": 3}
+
+
+async def test_each_section_shows_its_loops_last_success_and_plan(sqlite_world: World) -> None:
+    """S-81, S-30: lastSuccessTime of every loop and cleanup's nextRunTime come from the
+    store's schedule rows, whichever process ran the pass."""
+    run = sqlite_world.run()
+    for loop in LOOPS:
+        await run.state.schedules.record_success(loop.key, now=NOW - timedelta(minutes=1))
+    planned = await plan_next(run, CLEANUP, NOW)
+    wire = (await status_of(run)).to_wire()
+    for loop in LOOPS:
+        assert datetime.fromisoformat(wire[loop.name]["lastSuccessTime"]) == \
+            NOW - timedelta(minutes=1), loop
+    assert datetime.fromisoformat(wire["cleanup"]["nextRunTime"]) == planned
+
+
+@pytest.mark.parametrize("section", [loop.name for loop in LOOPS])
+def test_a_loops_own_timestamp_is_patched_only_every_few_minutes(section: str) -> None:
+    """A pass that changed nothing but its lastSuccessTime patches status at most every five
+    minutes (each PATCH is a watch event for every client)."""
+    def status(minute: int) -> dict[str, dict[str, str]]:
+        return {section: {"lastSuccessTime": (NOW + timedelta(minutes=minute)).isoformat()}}
+
+    assert not worth_patching(status(0), status(1))
+    assert worth_patching(status(0), status(5))
+    assert worth_patching({}, status(0))
