@@ -26,10 +26,12 @@ controlplane:
 
 test: setup system-deps controlplane
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # The CRD (crds/ and the chart's copy), generated from the models in reconcilers/resource.
 crd: setup

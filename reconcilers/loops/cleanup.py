@@ -402,9 +402,9 @@ class Cleanup:
             parts = [record.code, record.description]
         elif isinstance(record, SimonLocation):
             parts = [record.name]
-        parts = [part.strip() for part in parts if part and part.strip()]
-        if parts:
-            return parts[0], " ".join(parts) if len(parts) > 1 else parts[0]
+        words = [part.strip() for part in parts if part and part.strip()]
+        if words:
+            return words[0], " ".join(words)
         if unreadable_label:
             return unreadable_label, unreadable_label
         origin = (f"from Visma.net (key {pair.ext_key})" if pair.ext_key

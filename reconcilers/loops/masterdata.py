@@ -30,7 +30,7 @@ from reconcilers.clients.simon.models import Location as SimonLocation
 from reconcilers.clients.simon.models import SimonRecord
 from reconcilers.clients.visma.client import VismaClient
 from reconcilers.clients.visma.models import Customer, InventoryItem
-from reconcilers.clients.visma.paging import Page
+from reconcilers.clients.visma.paging import Page, Pages
 from reconcilers.loops.base import (
     ConditionUpdate,
     Loop,
@@ -213,9 +213,10 @@ class MasterDataSync:
                          self.state.key, kind, start_page, done)
             since = None
         else:
+            assert mark is not None  # not a first import: the kind has a mark
             start_page, done, since = 1, 0, parse_timestamp(mark) - OVERLAP
 
-        pages = (self.visma.customers(modified_since=since, start_page=start_page)
+        pages: Pages[Any] = (self.visma.customers(modified_since=since, start_page=start_page)
                  if kind == CUSTOMERS else
                  self.visma.inventory(modified_since=since, start_page=start_page))
         async for page in pages:
