@@ -3,5 +3,7 @@
 pytest_plugins = [
     "tests.fixtures.emulators",
     "tests.fixtures.postgres",
+    "tests.fixtures.proxy",
+    "tests.fixtures.world",
     "tests.fixtures.cluster",
 ]

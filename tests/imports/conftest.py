@@ -1,31 +1,22 @@
 """Fixtures for the S-60 import tests: both emulators over real HTTP, an emulator-backed
-tenant with its clients (built the way the runner builds them) and a store on SQLite and
-PostgreSQL."""
+tenant (the shared `World` of tests/fixtures/world.py, whose runs are built the way the CLI
+builds them) on a store on SQLite and PostgreSQL, and a small Visma.net company."""
 
 from __future__ import annotations
 
 import copy
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from emulators.launch import tenant_manifests
 from emulators.server import EmulatorServer
-from emulators.visma import DEFAULT_TENANT_ID
-from reconcilers.clients.http import RetryPolicy
-from reconcilers.clients.simon.client import SimonClient
-from reconcilers.clients.visma.client import VismaClient
 from reconcilers.loops.imports import ImportResult, OrderImport
 from reconcilers.loops.masterdata import MasterDataResult, MasterDataSync
-from reconcilers.resource.credentials import resolve
 from reconcilers.resource.spec import Imports
-from reconcilers.resource.tenant import Tenant
-from reconcilers.runtime.runner import TenantRun, build_clients
-from reconcilers.store import Store, TenantState, open_store
-
-FAST = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, timeout=10.0)
+from reconcilers.store import TenantState
+from tests.fixtures.world import World as BaseWorld
+from tests.fixtures.world import opened_world
 
 JANSEN_ADDRESS = {"addressLine1": "Kerkstraat 12 A", "postalCode": "1011 AB",
                   "city": "Amsterdam", "country": "NL"}
@@ -43,28 +34,24 @@ def imports(sales_orders: dict[str, Any] | None = None,
 SO_ONLY = imports({"enabled": True, "filterWord": "SIMON"})
 
 
-@dataclass
-class World:
+def spec_of(settings: Imports) -> dict[str, Any]:
+    """The spec change that gives a tenant these import settings."""
+    return {"imports": settings.model_dump(mode="json", by_alias=True, exclude_none=True)}
+
+
+class World(BaseWorld):
     """One tenant wired to the emulators: its clients, its state and seeding helpers."""
 
-    emulators: EmulatorServer
-    tenant: Tenant
-    visma: VismaClient
-    simon: SimonClient
-    store: Store
-    state: TenantState
+    async def prepare(self) -> None:
+        seed_company(self.emulators)
 
     async def import_orders(self, settings: Imports = SO_ONLY,
                             state: TenantState | None = None) -> ImportResult:
-        return await OrderImport(self.visma, self.simon, state or self.state, settings).run()
+        main = self.main
+        return await OrderImport(main.visma, main.simon, state or main.state, settings).run()
 
     async def master_data(self) -> MasterDataResult:
-        return await MasterDataSync(self.visma, self.simon, self.state).run()
-
-    def run(self, settings: Imports) -> TenantRun:
-        spec = self.tenant.spec.model_copy(update={"imports": settings})
-        tenant = self.tenant.model_copy(update={"spec": spec})
-        return TenantRun(tenant, self.visma, self.simon, self.state)
+        return await MasterDataSync(self.main.visma, self.main.simon, self.main.state).run()
 
     def add_order(self, customer: str = "10001", description: str = "Onderhoud SIMON", *,
                   order_type: str = "SO", note: str | None = None, ref_no: str | None = None,
@@ -119,23 +106,6 @@ def seed_company(emulators: EmulatorServer) -> None:
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 async def world(emulators: EmulatorServer, database_url: str) -> AsyncIterator[World]:
-    seed_company(emulators)
-    manifest, secret_manifests = tenant_manifests(emulators.url, DEFAULT_TENANT_ID)
-    tenant = Tenant.from_body(manifest)
-    secrets = {f"{s['metadata']['namespace']}/{s['metadata']['name']}": s["stringData"]
-               for s in secret_manifests}
-    visma_credentials, simon_credentials = resolve(tenant, secrets)
-    visma, simon = build_clients(tenant, visma_credentials, simon_credentials, policy=FAST)
-    store = await open_store(database_url)
-    try:
-        yield World(emulators, tenant, visma, simon, store, store.tenant(tenant.key))
-    finally:
-        await visma.aclose()
-        await simon.aclose()
-        await store.close()
+    async with opened_world(emulators, database_url, kind=World) as made:
+        yield made

@@ -8,11 +8,18 @@ from decimal import Decimal
 
 import pytest
 
-from reconcilers.loops.imports import WAIT_ACTION, mark_kind, pending_kind
+from reconcilers.loops.imports import (
+    WAIT_ACTION,
+    ImportResult,
+    ImportsLoop,
+    mark_kind,
+    pending_kind,
+)
 from reconcilers.mirroring import OVERLAP
 from reconcilers.store import LogTable, Severity
 from reconcilers.store.records import parse_timestamp
-from tests.imports.conftest import JANSEN_ADDRESS, SO_ONLY, World, imports
+from tests.fixtures.world import result_of
+from tests.imports.conftest import JANSEN_ADDRESS, SO_ONLY, World, imports, spec_of
 
 pytestmark = pytest.mark.anyio
 
@@ -265,11 +272,12 @@ async def test_the_runner_runs_the_imports_loop(world: World) -> None:
     await world.master_data()
     world.add_order()
     world.add_order(description="Zonder het woord")
-    outcome = await world.run(SO_ONLY).run_loop("imports")
+    outcome = await world.run(spec_of(SO_ONLY)).run_loop(ImportsLoop())
     assert outcome.ok, outcome.error
-    assert outcome.summary["imported"] == 1
-    assert outcome.summary["waiting"] == 0
-    assert outcome.summary["skipped"] == 1
+    result = result_of(outcome, ImportResult)
+    assert result.imported == 1
+    assert result.waiting == 0
+    assert result.skipped == 1
 
 
 async def test_one_unusable_order_is_one_error_and_the_others_are_imported(
@@ -290,11 +298,11 @@ async def test_one_unusable_order_is_one_error_and_the_others_are_imported(
     waiting = world.add_order("10077", "Nieuwe klant SIMON")
     last = world.add_order(description="Laatste SIMON")
 
-    outcome = await world.run(SO_ONLY).run_loop("imports")
+    outcome = await world.run(spec_of(SO_ONLY)).run_loop(ImportsLoop())
 
     assert outcome.ok, outcome.error
-    assert (outcome.summary["imported"], outcome.summary["failed"],
-            outcome.summary["waiting"]) == (2, 1, 1)
+    result = result_of(outcome, ImportResult)
+    assert (result.imported, result.failed, result.waiting) == (2, 1, 1)
     for order_id in (first, last):
         assert world.simon_record("workorder", f"SO-{order_id}") is not None
     errors = await world.state.log.entries(min_severity=Severity.ERROR,

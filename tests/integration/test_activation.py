@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from emulators.visma import DEFAULT_CLIENT_SECRET
+from reconcilers.loops.masterdata import MasterDataLoop, MasterDataResult
 from reconcilers.store import ActivationEvent, LogTable, Severity
-from tests.integration.conftest import World
+from tests.fixtures.world import World, result_of
 
 pytestmark = pytest.mark.anyio
 
@@ -92,7 +93,7 @@ async def test_second_run_does_not_wipe_again(world: World) -> None:
     world.visma.add_customer("10023", "Bakker", address=KERKSTRAAT)
     first = world.run()
     await first.activate()
-    assert (await first.run_loop("masterdata")).ok
+    assert (await first.run_loop(MasterDataLoop())).ok
     made_in_simon = world.simon.seed("customer", Name="Nieuw in Simon")
     deletes = world.simon.write_count(verb="delete")
 
@@ -112,13 +113,13 @@ async def test_reactivation_wipes_the_reactivation_kinds_only(world: World) -> N
     customer = world.visma.add_customer("10023", "Bakker", address=KERKSTRAAT)
     run = world.run()
     await run.activate()
-    assert (await run.run_loop("masterdata")).ok
+    assert (await run.run_loop(MasterDataLoop())).ok
     assert counts(world) == {"customer": 1, "location": 1, "item": 3}
     # Time passes and Visma.net changes: the high-water marks move past the first import.
-    world.server.visma.clock.advance(86400)
+    world.emulators.visma.clock.advance(86400)
     world.visma.update_item("REIS", description="Reistijd (per uur)")
     world.visma.update_customer("10023", phone="020-1234567")
-    assert (await run.run_loop("masterdata")).ok
+    assert (await run.run_loop(MasterDataLoop())).ok
     world.simon.seed("item", Code="HANDMATIG")
 
     disabled = await world.run({"enabled": False}).activate()
@@ -135,10 +136,10 @@ async def test_reactivation_wipes_the_reactivation_kinds_only(world: World) -> N
     assert world.simon_customer(customer["internalId"]) is not None
 
     assert (await world.run(spec).activate()).wiped == {}  # a restart: no second wipe
-    summary = (await again.run_loop("masterdata")).summary
-    assert summary["items"]["written"] == 3
+    summary = result_of(await again.run_loop(MasterDataLoop()), MasterDataResult)
+    assert summary.items.written == 3
     assert sorted(i["Code"] for i in world.simon.list("item")) == ["REIS", "UUR", "VOORRIJ"]
-    assert summary["customers"]["written"] == 0
+    assert summary.customers.written == 0
 
 
 async def test_reactivation_wipe_of_work_addresses_brings_them_back(
@@ -152,10 +153,10 @@ async def test_reactivation_wipe_of_work_addresses_brings_them_back(
     world.visma.add_customer("10024", "Smit", address=KERKSTRAAT)
     run = world.run()
     await run.activate()
-    assert (await run.run_loop("masterdata")).ok
-    world.server.visma.clock.advance(86400)
+    assert (await run.run_loop(MasterDataLoop())).ok
+    world.emulators.visma.clock.advance(86400)
     world.visma.update_customer("10024", phone="030-1234567")
-    assert (await run.run_loop("masterdata")).ok
+    assert (await run.run_loop(MasterDataLoop())).ok
     customers = {c["Id"]: c["Modified"] for c in world.simon.list("customer")}
     await world.run({"enabled": False}).activate()
 
@@ -163,9 +164,9 @@ async def test_reactivation_wipe_of_work_addresses_brings_them_back(
     outcome = await again.activate()
     assert outcome.wiped == {"WorkAddresses": 3}
     assert counts(world)["location"] == 0
-    summary = (await again.run_loop("masterdata")).summary
+    summary = result_of(await again.run_loop(MasterDataLoop()), MasterDataResult)
 
-    assert summary["workAddressesWritten"] == 3 and summary["customers"]["written"] == 0
+    assert summary.work_addresses_written == 3 and summary.customers.written == 0
     assert sorted(loc["ExtKey"].split("/")[1] for loc in world.simon.list("location")) == [
         "invoice", "main", "main"]
     assert {c["Id"]: c["Modified"] for c in world.simon.list("customer")} == customers

@@ -10,12 +10,16 @@ from typing import Any
 
 import pytest
 
+from reconcilers.loops.cleanup import CleanupLoop, CleanupResult
+from reconcilers.loops.masterdata import MasterDataLoop, MasterDataResult
 from reconcilers.resource.status import VismaIntegrationStatus
 from reconcilers.runtime.runner import LoopOutcome, TenantRun
 from reconcilers.runtime.status import build_status
 from reconcilers.store import LinkKind, LogTable, Severity
 from reconcilers.store.records import utc_now
-from tests.integration.conftest import Received, Rewrite, World
+from tests.fixtures.emulators import FAST
+from tests.fixtures.proxy import Received, Rewrite
+from tests.fixtures.world import World, result_of
 
 pytestmark = pytest.mark.anyio
 
@@ -25,16 +29,22 @@ POSTBUS = {"addressLine1": "Postbus 100", "postalCode": "1000 AA", "city": "Amst
            "country": "NL"}
 
 
-async def masterdata(run: TenantRun) -> dict[str, Any]:
-    outcome = await run.run_loop("masterdata")
+async def masterdata(run: TenantRun) -> MasterDataResult:
+    outcome = await run.run_loop(MasterDataLoop())
     assert outcome.ok, outcome.error
-    return outcome.summary
+    return result_of(outcome, MasterDataResult)
 
 
-async def cleanup(run: TenantRun, *, ok: bool = True) -> dict[str, Any]:
-    outcome = await run.run_loop("cleanup")
+async def cleanup(run: TenantRun, *, ok: bool = True) -> CleanupResult:
+    outcome = await run.run_loop(CleanupLoop())
     assert outcome.ok is ok, outcome.error
-    return outcome.summary
+    return result_of(outcome, CleanupResult)
+
+
+def removed(outcome: LoopOutcome, kind: str) -> int:
+    """What a cleanup pass removed of `kind` (customers or items)."""
+    counts = result_of(outcome, CleanupResult).removed()
+    return {"customers": counts.customers, "items": counts.items}[kind]
 
 
 def seed_company(world: World) -> dict[str, dict[str, Any]]:
@@ -73,7 +83,7 @@ async def test_cleanup_runs_on_its_own_schedule(sqlite_world: World) -> None:
 
     summary = await cleanup(run)
 
-    assert summary["incomplete"] == []
+    assert summary.incomplete == []
     for path in ("/v1/customer", "/v1/inventory"):
         [scan] = world.proxy.requests(path)
         assert scan.param("lastModifiedDateTime") is None
@@ -100,7 +110,7 @@ async def test_customer_deleted_in_visma_is_removed_with_its_work_addresses(
 
     assert world.simon.get("customer", bakker["Id"]) is None
     assert world.locations_of(bakker) == {}
-    assert (summary["customersRemoved"], summary["workAddressesRemoved"]) == (1, 3)
+    assert (summary.customers_removed, summary.work_addresses_removed) == (1, 3)
     assert world.simon.get("customer", smit["Id"]) is not None
     assert set(world.locations_of(smit)) == {f"{made['smit']['internalId']}/main",
                                              "Smit garage"}
@@ -120,7 +130,7 @@ async def test_deactivated_customer_is_removed(sqlite_world: World) -> None:
     await masterdata(run)
     bakker = simon_customer(world, made["bakker"])
 
-    world.server.visma.clock.advance(60)
+    world.emulators.visma.clock.advance(60)
     world.visma.deactivate_customer("10023")
     await masterdata(run)  # the pass itself does not remove: that is the cleanup's job
     assert world.simon.get("customer", bakker["Id"]) is not None
@@ -142,7 +152,7 @@ async def test_items_no_longer_mirrored_are_removed(sqlite_world: World) -> None
     await masterdata(run)
     assert len(world.simon.list("item")) == 4
 
-    world.server.visma.clock.advance(60)
+    world.emulators.visma.clock.advance(60)
     world.visma.update_item("KLEIN", type="FinishedGoodItem")
     world.visma.deactivate_item("REIS")
     world.visma.delete_item("OUD")
@@ -151,7 +161,7 @@ async def test_items_no_longer_mirrored_are_removed(sqlite_world: World) -> None
     summary = await cleanup(run)
 
     assert [i["Code"] for i in world.simon.list("item")] == ["UUR"]
-    assert summary["itemsRemoved"] == 3
+    assert summary.items_removed == 3
     for dto in (made["klein"], reis, oud):
         assert simon_item(world, dto) is None
         assert await run.state.links.get(LinkKind.ITEM, str(dto["inventoryId"])) is None
@@ -175,7 +185,7 @@ async def test_records_made_in_simon_are_removed(sqlite_world: World) -> None:
     assert world.simon.get("location", own_location["Id"]) is None
     assert world.simon.get("item", own_item["Id"]) is None
     assert world.simon.get("location", orphan["Id"]) == orphan
-    assert (summary["customersRemoved"], summary["itemsRemoved"]) == (1, 1)
+    assert (summary.customers_removed, summary.items_removed) == (1, 1)
     assert len(world.simon.list("customer")) == 2 and len(world.simon.list("item")) == 2
 
 
@@ -202,8 +212,8 @@ async def test_records_in_use_stay_until_the_work_order_is_archived(world: World
     assert world.simon.get("customer", bakker["Id"]) is not None
     assert world.simon.get("location", main["Id"]) is not None
     assert world.simon.get("item", item["Id"]) is not None
-    assert summary["keptInUse"] >= 2
-    assert (summary["customersRemoved"], summary["itemsRemoved"]) == (0, 0)
+    assert summary.kept_in_use >= 2
+    assert (summary.customers_removed, summary.items_removed) == (0, 0)
     warnings = await run.state.log.entries(Severity.WARNING)
     tables = {(w.table, w.key) for w in warnings}
     assert (LogTable.CUSTOMER, "10023") in tables
@@ -212,7 +222,7 @@ async def test_records_in_use_stay_until_the_work_order_is_archived(world: World
     assert all(w.action for w in warnings)
 
     again = await cleanup(run)  # still open: still kept, the warnings stay single entries
-    assert (again["customersRemoved"], again["itemsRemoved"]) == (0, 0)
+    assert (again.customers_removed, again.items_removed) == (0, 0)
     assert len(await run.state.log.entries(Severity.WARNING)) == len(warnings)
 
     world.simon.archive_work_order(order["Id"])
@@ -221,7 +231,7 @@ async def test_records_in_use_stay_until_the_work_order_is_archived(world: World
     assert world.simon.get("customer", bakker["Id"]) is None
     assert world.simon.get("location", main["Id"]) is None
     assert world.simon.get("item", item["Id"]) is None
-    assert (summary["customersRemoved"], summary["itemsRemoved"]) == (1, 1)
+    assert (summary.customers_removed, summary.items_removed) == (1, 1)
 
 
 async def test_work_address_in_use_is_removed_by_a_later_cleanup(sqlite_world: World) -> None:
@@ -237,13 +247,13 @@ async def test_work_address_in_use_is_removed_by_a_later_cleanup(sqlite_world: W
     invoice = world.locations_of(bakker)[key]
     order = world.simon.seed("workorder", LocationId=invoice["Id"], CustomerId=bakker["Id"])
 
-    world.server.visma.clock.advance(60)
+    world.emulators.visma.clock.advance(60)
     world.visma.update_customer("10023", invoice_address={})
     await masterdata(run)
     assert world.simon.get("location", invoice["Id"]) is not None
     # A later change elsewhere moves the customers' mark past Bakker's change (and its
     # overlap), so from then on no master-data pass reads Bakker again.
-    world.server.visma.clock.advance(3600)
+    world.emulators.visma.clock.advance(3600)
     world.visma.update_customer("10024", phone="030-1111111")
     await masterdata(run)
     await cleanup(run)
@@ -255,7 +265,7 @@ async def test_work_address_in_use_is_removed_by_a_later_cleanup(sqlite_world: W
     summary = await cleanup(run)
 
     assert world.simon.get("location", invoice["Id"]) is None
-    assert summary["workAddressesRemoved"] == 1 and summary["customersRemoved"] == 0
+    assert summary.work_addresses_removed == 1 and summary.customers_removed == 0
     assert set(world.locations_of(bakker)) == {f"{made['bakker']['internalId']}/main"}
     assert await run.state.links.get(LinkKind.LOCATION, key) is None
 
@@ -271,28 +281,28 @@ async def test_incomplete_customer_scan_removes_no_customer(world: World) -> Non
     world.simon.seed("customer", Name="Eigen klant")
     world.visma.delete_customer("10023")
     world.visma.delete_item("KLEIN")
-    world.server.visma.faults.add("status", path=r"^/v1/customer$", method="GET", status=500,
-                                  times=3)
+    world.emulators.visma.faults.add("status", path=r"^/v1/customer$", method="GET", status=500,
+                                    times=FAST.max_attempts)
     deletes_before = (world.simon.write_count("customer", "delete"),
                       world.simon.write_count("location", "delete"))
 
     summary = await cleanup(run, ok=False)
 
-    assert summary["incomplete"] == ["customers"]
+    assert summary.incomplete == ["customers"]
     assert (world.simon.write_count("customer", "delete"),
             world.simon.write_count("location", "delete")) == deletes_before
     assert world.simon.get("customer", bakker["Id"]) is not None
     assert len(world.locations_of(bakker)) == 2
     assert len(world.simon.list("customer")) == 3
     assert simon_item(world, made["klein"]) is None
-    assert summary["itemsRemoved"] == 1
+    assert summary.items_removed == 1
     warnings = await run.state.log.entries(Severity.WARNING, table=LogTable.CUSTOMER)
     assert any("incomplete" in w.message and "Nothing was removed" in w.message
                for w in warnings)
 
     summary = await cleanup(run)  # Visma.net answers again: now the customers follow
     assert world.simon.get("customer", bakker["Id"]) is None
-    assert summary["customersRemoved"] == 2
+    assert summary.customers_removed == 2
 
 
 # --- only what Visma.net confirms is gone is removed --------------------------------------
@@ -302,7 +312,7 @@ CUSTOMERS = "/v1/customer"
 
 def seed_paged_customers(world: World, count: int = 5) -> list[dict[str, Any]]:
     """`count` customers (10001 ...), each with a work address, read two to a page."""
-    world.server.visma.max_page_size = 2
+    world.emulators.visma.max_page_size = 2
     return [world.visma.add_customer(f"{10001 + n}", f"Klant {n + 1}",
                                      address={**KERKSTRAAT, "addressLine1": f"Dorpsweg {n}"})
             for n in range(count)]
@@ -340,7 +350,7 @@ async def incomplete_scan_removes_nothing(world: World, run: TenantRun) -> None:
     says why."""
     before = simon_snapshot(world)
     summary = await cleanup(run, ok=False)
-    assert summary["incomplete"] == ["customers"]
+    assert summary.incomplete == ["customers"]
     assert simon_snapshot(world) == before
     warnings = await run.state.log.entries(Severity.WARNING, table=LogTable.CUSTOMER)
     assert any("incomplete" in w.message and "Nothing was removed" in w.message
@@ -364,7 +374,7 @@ async def test_an_empty_later_page_removes_nothing(world: World) -> None:
 
     world.proxy.rewrites.clear()
     summary = await cleanup(run)
-    assert summary["customersRemoved"] == 2
+    assert summary.customers_removed == 2
     assert len(world.simon.list("customer")) == 4
 
 
@@ -422,12 +432,12 @@ async def test_a_live_customer_missed_by_the_scan_is_kept(world: World) -> None:
 
     summary = await cleanup(run)
 
-    assert summary["incomplete"] == []
+    assert summary.incomplete == []
     assert world.proxy.pages(CUSTOMERS) == [1, 2]
     assert world.simon.get("customer", slid["Id"]) is not None
     assert world.locations_of(slid) == slid_locations
     assert world.simon.get("customer", gone["Id"]) is None
-    assert summary["customersRemoved"] == 1 and summary["keptUnconfirmed"] == 1
+    assert summary.customers_removed == 1 and summary.kept_unconfirmed == 1
     confirmed = {r.path for r in world.proxy.received
                  if r.path.startswith("/v1/customer/internal/")}
     assert confirmed == {f"/v1/customer/internal/{made[1]['internalId']}",
@@ -445,23 +455,23 @@ async def test_a_failed_confirming_read_keeps_the_record(world: World) -> None:
     bakker = simon_customer(world, made["bakker"])
     world.visma.delete_customer("10023")
     world.visma.delete_item("KLEIN")
-    world.server.visma.faults.add("status", path=r"^/v1/customer/internal/", method="GET",
-                                  status=500, times=3)
+    world.emulators.visma.faults.add("status", path=r"^/v1/customer/internal/", method="GET",
+                                    status=500, times=FAST.max_attempts)
 
     summary = await cleanup(run)
 
     assert world.simon.get("customer", bakker["Id"]) is not None
     assert len(world.locations_of(bakker)) == 3 - 1  # main and invoice
     assert simon_item(world, made["klein"]) is None
-    assert (summary["customersRemoved"], summary["itemsRemoved"]) == (0, 1)
-    assert summary["keptUnconfirmed"] == 1
+    assert (summary.customers_removed, summary.items_removed) == (0, 1)
+    assert summary.kept_unconfirmed == 1
     [warning] = await run.state.log.entries(Severity.WARNING, table=LogTable.CUSTOMER)
     assert warning.key == "10023" and "10023 Bakker" in warning.message
     assert warning.action
 
     summary = await cleanup(run)
     assert world.simon.get("customer", bakker["Id"]) is None
-    assert summary["customersRemoved"] == 1
+    assert summary.customers_removed == 1
 
 
 # --- the brake ----------------------------------------------------------------------------
@@ -510,10 +520,10 @@ async def test_the_brake_holds_a_cleanup_that_would_remove_21_percent(
     delete_in_visma(world, "items" if kind == "customers" else "customers", other)
     count = len(world.simon.list(table))
 
-    outcome = await run.run_loop("cleanup")
+    outcome = await run.run_loop(CleanupLoop())
 
     assert not outcome.ok
-    assert list(outcome.summary["held"]) == [kind]
+    assert list(result_of(outcome, CleanupResult).held) == [kind]
     assert len(world.simon.list(table)) == count
     assert world.simon.write_count(table, "delete") == 0
     if kind == "customers":
@@ -531,14 +541,14 @@ async def test_the_brake_holds_a_cleanup_that_would_remove_21_percent(
     assert (status, reason) == ("True", "RemovalLimitReached")
     assert "21 of the 100" in message and "spec.cleanup.maxRemovalPercent" in message
 
-    again = await run.run_loop("cleanup")  # still held: still one error entry
+    again = await run.run_loop(CleanupLoop())  # still held: still one error entry
     assert not again.ok and len(world.simon.list(table)) == count
     assert len(await run.state.log.entries(Severity.ERROR, table=log_table)) == 1
 
     raised = world.run({"cleanup": {"maxRemovalPercent": 25}})
-    outcome = await raised.run_loop("cleanup")
+    outcome = await raised.run_loop(CleanupLoop())
     assert outcome.ok, outcome.error
-    assert outcome.summary[f"{kind}Removed"] == 21
+    assert removed(outcome, kind) == 21
     assert len(world.simon.list(table)) == count - 21
     assert (await held_condition(raised, outcome))[0] == "False"
 
@@ -555,11 +565,11 @@ async def test_the_brake_lets_19_percent_through(sqlite_world: World, kind: str)
     for dto in dtos[:19]:
         delete_in_visma(world, kind, dto)
 
-    outcome = await run.run_loop("cleanup")
+    outcome = await run.run_loop(CleanupLoop())
 
     assert outcome.ok, outcome.error
-    assert outcome.summary["held"] == {}
-    assert outcome.summary[f"{kind}Removed"] == 19
+    assert result_of(outcome, CleanupResult).held == {}
+    assert removed(outcome, kind) == 19
     assert len(world.simon.list(table)) == 81
     assert (await held_condition(run, outcome))[:2] == ("False", "WithinRemovalLimit")
 
@@ -586,7 +596,7 @@ async def test_an_unreadable_row_with_its_key_counts_as_still_there(world: World
     assert world.simon.get("customer", bakker["Id"]) is not None
     assert len(world.locations_of(bakker)) == 2
     assert world.simon.get("customer", own["Id"]) is None
-    assert summary["customersRemoved"] == 1
+    assert summary.customers_removed == 1
 
 
 async def test_an_unreadable_row_without_its_key_removes_no_customer(world: World) -> None:
@@ -613,12 +623,12 @@ async def test_a_record_simon_refuses_is_one_entry_and_the_pass_goes_on(
     await masterdata(run)
     world.visma.delete_item("UUR")
     world.visma.delete_item("KLEIN")
-    world.server.simon.faults.add("status", path=r"/item/delete$", method="POST", status=400,
-                                  nth=1)
+    world.emulators.simon.faults.add("status", path=r"/item/delete$", method="POST", status=400,
+                                    nth=1)
 
     summary = await cleanup(run)
 
-    assert summary["itemsRemoved"] == 1 and summary["failed"] == 1
+    assert summary.items_removed == 1 and summary.failed == 1
     assert simon_item(world, made["klein"]) is None
     assert simon_item(world, made["uur"]) is not None
     [error] = await run.state.log.entries(Severity.WARNING, table=LogTable.ITEM)

@@ -27,7 +27,7 @@ from emulators.server import EmulatorServer
 from emulators.visma import DEFAULT_TENANT_ID
 from reconcilers.cli import print_log
 from reconcilers.store import LogEntry, LogTable, Severity, open_store
-from tests.integration.conftest import merge
+from tests.fixtures.world import merge
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT_ID = "cli-client"

@@ -17,13 +17,14 @@ import pytest
 import yaml
 
 from reconcilers.clients.visma.wire import filter_datetime
-from reconcilers.loops.masterdata import MasterDataSync
+from reconcilers.loops.masterdata import MasterDataLoop, MasterDataResult, MasterDataSync
 from reconcilers.mirroring import OVERLAP
 from reconcilers.runtime.runner import TenantRun
 from reconcilers.store import LogTable, Severity
 from reconcilers.store.records import LogEntry, parse_timestamp
 from reconcilers.text import repaired_text
-from tests.integration.conftest import World
+from tests.fixtures.emulators import FAST
+from tests.fixtures.world import World, result_of
 from tests.test_addresses import HOSTILE
 
 pytestmark = pytest.mark.anyio
@@ -38,10 +39,10 @@ INDUSTRIEWEG = {"addressLine1": "Industrieweg 5-7", "postalCode": "3542 AD",
                 "city": "Utrecht", "country": "NL"}
 
 
-async def masterdata(run: TenantRun) -> dict[str, Any]:
-    outcome = await run.run_loop("masterdata")
+async def masterdata(run: TenantRun) -> MasterDataResult:
+    outcome = await run.run_loop(MasterDataLoop())
     assert outcome.ok, outcome.error
-    return outcome.summary
+    return result_of(outcome, MasterDataResult)
 
 
 def internal_id(dto: dict[str, Any]) -> int:
@@ -113,7 +114,7 @@ async def test_renumbered_customer_is_updated_not_duplicated(sqlite_world: World
     before = world.simon_customer(internal_id(dto))
     assert before is not None
 
-    world.server.visma.clock.advance(60)
+    world.emulators.visma.clock.advance(60)
     world.visma.renumber_customer("10023", "20023")
     summary = await masterdata(run)
 
@@ -122,7 +123,7 @@ async def test_renumbered_customer_is_updated_not_duplicated(sqlite_world: World
     assert after["Number"] == "20023"
     assert len(world.simon.list("customer")) == 1
     assert len(world.simon.list("location")) == 2
-    assert summary["customers"]["written"] == 1
+    assert summary.customers.written == 1
     assert world.simon.write_count("customer", "insert") == 1
 
 
@@ -227,7 +228,7 @@ async def test_address_that_empties_or_becomes_equal_loses_its_work_address(
     key = dto["internalId"]
     main_before = world.locations_of(customer)[f"{key}/main"]
 
-    world.server.visma.clock.advance(60)
+    world.emulators.visma.clock.advance(60)
     world.visma.update_customer("10023", invoice_address={},
                                 delivery_address={**KERKSTRAAT, "city": " AMSTERDAM"})
     summary = await masterdata(run)
@@ -236,7 +237,7 @@ async def test_address_that_empties_or_becomes_equal_loses_its_work_address(
     assert set(locations) == {f"{key}/main", "Schuur achter"}
     assert locations[f"{key}/main"]["Modified"] == main_before["Modified"]
     assert world.simon.get("location", mine["Id"]) == mine
-    assert summary["workAddressesRemoved"] == 2
+    assert summary.work_addresses_removed == 2
     assert world.simon.write_count("location", "delete") == 2
 
 
@@ -255,12 +256,12 @@ async def test_work_address_in_use_is_kept_with_a_warning(sqlite_world: World) -
     world.simon.seed("workorder", LocationId=invoice["Id"], CustomerId=customer["Id"],
                      Description="Lekkage")
 
-    world.server.visma.clock.advance(60)
+    world.emulators.visma.clock.advance(60)
     world.visma.update_customer("10023", invoice_address={})
     summary = await masterdata(run)
 
     assert world.simon.get("location", invoice["Id"]) is not None
-    assert summary["workAddressesRemoved"] == 0
+    assert summary.work_addresses_removed == 0
     warnings = await run.state.log.entries(Severity.WARNING, table=LogTable.WORK_ADDRESS)
     assert [w.key for w in warnings] == ["Bakker (factuuradres)"]  # as users know it
     assert "10023" in warnings[0].message and "/invoice" not in warnings[0].message
@@ -306,7 +307,7 @@ async def test_only_active_non_stock_items_are_mirrored(sqlite_world: World) -> 
     assert items["HUUR"]["Unit"] == "UUR"  # the sales unit wins over the base unit
     assert Decimal(str(items["KLEIN"]["Price"])) == Decimal("4.55")
     assert all(world.simon.by_ext_key("item", str(d["inventoryId"])) is None for d in unwanted)
-    assert summary["items"]["written"] == 5
+    assert summary.items.written == 5
 
 
 # --- S-13, S-14 incremental passes ----------------------------------------------------------
@@ -322,37 +323,37 @@ async def test_incremental_pass_asks_since_mark_and_writes_nothing(world: World)
     world.visma.add_item("KRAAN", "Mengkraan", type="FinishedGoodItem")
     run = world.run()
     first = await masterdata(run)
-    assert first["simonWrites"] == 5 + 5 + 2 + 1
+    assert first.simon_writes == 5 + 5 + 2 + 1
     first_queries = world.proxy.requests("/v1/customer")
     assert [q.param("lastModifiedDateTime") for q in first_queries] == [None]
 
     marks = {kind: await run.state.marks.value(kind) for kind in ("customers", "items")}
     assert all(marks.values())
     world.proxy.clear()
-    world.server.visma.stats.reset()
+    world.emulators.visma.stats.reset()
     writes_before = world.simon.writes
 
     again = await masterdata(world.run())
 
     assert world.simon.writes == writes_before
-    assert again["simonWrites"] == 0
+    assert again.simon_writes == 0
     for path, kind in (("/v1/customer", "customers"), ("/v1/inventory", "items")):
         [query] = world.proxy.requests(path)
         since = parse_timestamp(marks[kind]) - OVERLAP
         assert query.param("lastModifiedDateTime") == filter_datetime(since)
         assert query.param("lastModifiedDateTimeCondition") == ">="
-        assert world.server.visma.stats.count("GET", path) == 1
+        assert world.emulators.visma.stats.count("GET", path) == 1
     assert world.proxy.requests("/v1/inventory")[0].param("inventoryTypes") is not None
 
     # Once the mark has moved past them, older records are not even sent any more: only the
     # new customer (and the one item at the item mark, which `>=` always includes) come back.
-    world.server.visma.clock.advance(3600)
+    world.emulators.visma.clock.advance(3600)
     changed = world.visma.add_customer(None, "Nieuwe klant", address=INDUSTRIEWEG)
     await masterdata(run)
     world.proxy.clear()
     later = await masterdata(run)
-    assert later["customers"]["seen"] == 1 and later["items"]["seen"] == 1
-    assert later["simonWrites"] == 0
+    assert later.customers.seen == 1 and later.items.seen == 1
+    assert later.simon_writes == 0
     [query] = world.proxy.requests("/v1/customer")
     assert query.param("lastModifiedDateTime") == filter_datetime(
         parse_timestamp(changed["lastModifiedDateTime"]) - OVERLAP)
@@ -369,7 +370,7 @@ async def test_changed_customer_is_rewritten_and_only_it(world: World) -> None:
     await masterdata(run)
     untouched = {d["internalId"]: world.simon_customer(internal_id(d)) for d in dtos[1:]}
 
-    world.server.visma.clock.advance(120)
+    world.emulators.visma.clock.advance(120)
     world.visma.update_customer(internal_id(dtos[0]), phone="030-7654321")
     world.visma.update_item("UUR", default_price=62.5)
     before = dict(world.simon.store.writes)
@@ -378,7 +379,7 @@ async def test_changed_customer_is_rewritten_and_only_it(world: World) -> None:
     made = {k: n - before.get(k, 0) for k, n in world.simon.store.writes.items()
             if n != before.get(k, 0)}
     assert made == {("customer", "update"): 1, ("item", "update"): 1}
-    assert summary["simonWrites"] == 2
+    assert summary.simon_writes == 2
     changed = world.simon_customer(internal_id(dtos[0]))
     assert changed is not None and changed["Phone"] == "030-7654321"
     assert {k: world.simon_customer(k) for k in untouched} == untouched
@@ -409,7 +410,7 @@ async def test_status_shows_newest_modification_per_kind(sqlite_world: World) ->
     assert schedule is not None and schedule.last_success_at is not None
     finished = schedule.last_success_at
 
-    world.server.visma.clock.advance(60)
+    world.emulators.visma.clock.advance(60)
     touched = world.visma.update_item("REIS", description="Reistijd")
     await masterdata(run)
     marks = await run.state.marks.all()
@@ -427,20 +428,20 @@ async def test_interrupted_first_import_resumes_at_the_stored_page(world: World)
     attempt) fails the loop with its progress stored; the next run asks Visma.net for pages
     3, 4 and 5 only (as the emulator was asked, through the recording proxy) and ends with
     every customer exactly once in Simon."""
-    world.server.visma.max_page_size = 100
+    world.emulators.visma.max_page_size = 100
     dtos = [world.visma.add_customer(None, f"Klant {n:03d}",
                                      address={**KERKSTRAAT, "addressLine1": f"Kerkstraat {n}"})
             for n in range(450)]
     world.visma.add_item("UUR", "Arbeid", type="LaborItem")
-    # The 3rd, 4th and 5th customer-list request fail: page 3 and both of its retries.
-    for nth in (3, 4, 5):
-        world.server.visma.faults.add("status", path=r"^/v1/customer$", method="GET",
-                                      status=500, nth=nth)
+    # From the 3rd customer-list request on, every attempt at page 3 fails.
+    for nth in range(3, 3 + FAST.max_attempts):
+        world.emulators.visma.faults.add("status", path=r"^/v1/customer$", method="GET",
+                                        status=500, nth=nth)
 
-    outcome = await world.run().run_loop("masterdata")
+    outcome = await world.run().run_loop(MasterDataLoop())
 
     assert not outcome.ok and "500" in (outcome.error or "")
-    assert world.proxy.pages("/v1/customer") == [1, 2, 3, 3, 3]
+    assert world.proxy.pages("/v1/customer") == [1, 2] + [3] * FAST.max_attempts
     progress = await world.state.first_imports.get("customers")
     assert progress is not None and not progress.finished
     assert (progress.done, progress.total, progress.cursor) == (200, 450, "3")
@@ -451,7 +452,7 @@ async def test_interrupted_first_import_resumes_at_the_stored_page(world: World)
     resumed = await masterdata(world.run())
 
     assert world.proxy.pages("/v1/customer") == [3, 4, 5]
-    assert resumed["customers"]["written"] == 250
+    assert resumed.customers.written == 250
     customers = world.simon.list("customer")
     assert sorted(c["ExtKey"] for c in customers) == sorted(str(d["internalId"]) for d in dtos)
     assert len(world.simon.list("location")) == 450
@@ -475,7 +476,7 @@ async def test_refused_customer_is_an_error_entry_with_an_action(sqlite_world: W
     run = world.run()
     summary = await masterdata(run)
 
-    assert summary["customers"]["failed"] == 1 and summary["customers"]["written"] == 1
+    assert summary.customers.failed == 1 and summary.customers.written == 1
     [error] = await run.state.log.entries(Severity.ERROR)
     assert (error.table, error.key) == (LogTable.CUSTOMER, "10023")
     assert "Bakker" in error.message and error.action
@@ -524,8 +525,8 @@ async def test_broken_records_are_one_error_each_and_the_pass_goes_on(world: Wor
         f"{invoice['internalId']}/main"}
     assert world.simon_customer(internal_id(later)) is not None
     assert sorted(i["Code"] for i in world.simon.list("item")) == ["REIS", "UUR"]
-    assert (summary["customers"]["failed"], summary["items"]["failed"]) == (2, 1)
-    assert summary["workAddressesFailed"] == 1
+    assert (summary.customers.failed, summary.items.failed) == (2, 1)
+    assert summary.work_addresses_failed == 1
 
     errors = await errors_by_key(run)
     assert set(errors) == {(LogTable.CUSTOMER, "10031"), (LogTable.CUSTOMER, "10034"),
@@ -541,15 +542,15 @@ async def test_broken_records_are_one_error_each_and_the_pass_goes_on(world: Wor
 
     # The failed records do not hold the mark back, and what Simon refused is not sent again
     # as it is: a pass without changes sends nothing to Simon ...
-    world.server.visma.clock.advance(600)
+    world.emulators.visma.clock.advance(600)
     writes = world.simon.writes
     world.simon.stats.reset()
-    assert (await masterdata(run))["simonWrites"] == 0
+    assert (await masterdata(run)).simon_writes == 0
     assert world.simon.writes == writes
     assert world.simon.stats.count("POST") == 0
     assert len(await run.state.log.entries(Severity.ERROR)) == len(errors)
     # ... and are read and tried again as soon as they change in Visma.net.
-    world.server.visma.clock.advance(600)
+    world.emulators.visma.clock.advance(600)
     world.visma.update_customer("10031", address=KERKSTRAAT)
     world.visma.update_customer("10032", invoice_address=POSTBUS)
     again = await masterdata(run)
@@ -557,8 +558,8 @@ async def test_broken_records_are_one_error_each_and_the_pass_goes_on(world: Wor
     assert fixed is not None and fixed["HouseNumber"] == "12 A"
     assert set(world.locations_of(world.simon_customer(internal_id(invoice)) or {})) == {
         f"{invoice['internalId']}/main", f"{invoice['internalId']}/invoice"}
-    assert again["customers"]["written"] == 1 and again["workAddressesWritten"] == 2
-    assert again["customers"]["failed"] == 1  # 10034, still as Simon refused it: not sent
+    assert again.customers.written == 1 and again.work_addresses_written == 2
+    assert again.customers.failed == 1  # 10034, still as Simon refused it: not sent
     assert world.simon.stats.count("POST") == 3  # the customer and two work addresses
 
 
@@ -581,8 +582,8 @@ async def test_unreadable_visma_rows_are_one_error_each(world: World) -> None:
 
     assert sorted(c["Number"] for c in world.simon.list("customer")) == ["10040", "10042"]
     assert sorted(i["Code"] for i in world.simon.list("item")) == ["REIS", "UUR"]
-    assert summary["customers"]["done"] == summary["customers"]["total"] == 3
-    assert (summary["customers"]["failed"], summary["items"]["failed"]) == (1, 1)
+    assert summary.customers.done == summary.customers.total == 3
+    assert (summary.customers.failed, summary.items.failed) == (1, 1)
     errors = list((await errors_by_key(run)).values())
     [customer] = [e for e in errors if e.table == LogTable.CUSTOMER]
     [item] = [e for e in errors if e.table == LogTable.ITEM]
@@ -590,7 +591,7 @@ async def test_unreadable_visma_rows_are_one_error_each(world: World) -> None:
         assert entry.key.startswith(words[0]) and all(w in entry.message for w in words), entry
         assert entry.action and "Simon #" not in entry.message
 
-    world.server.visma.clock.advance(600)
+    world.emulators.visma.clock.advance(600)
     world.visma.update_customer("10041", internalId=broken)
     await masterdata(run)
     assert world.simon_customer(broken) is not None
@@ -645,7 +646,7 @@ async def test_hostile_text_as_names_addresses_and_descriptions(world: World) ->
     assert set(errors) == (
         {(LogTable.CUSTOMER, customers[c]["number"]) for c in refused_customers}
         | {(LogTable.ITEM, items[c]["inventoryNumber"]) for c in refused_items})
-    assert summary["customers"]["failed"] == len(refused_customers)
+    assert summary.customers.failed == len(refused_customers)
     for case, text in HOSTILE.items():
         customer = world.simon_customer(internal_id(customers[case]))
         item = world.simon.by_ext_key("item", str(items[case]["inventoryId"]))
@@ -658,7 +659,7 @@ async def test_hostile_text_as_names_addresses_and_descriptions(world: World) ->
             assert item is None
         else:
             assert item is not None and item["Description"] == repaired_text(text), case
-    assert (await masterdata(run))["simonWrites"] == 0  # and nothing differs the next time
+    assert (await masterdata(run)).simon_writes == 0  # and nothing differs the next time
 
 
 # --- S-15 an interrupted first import reports its progress ------------------------------------
@@ -669,14 +670,14 @@ async def test_interrupted_first_import_summary_shows_progress(sqlite_world: Wor
     stops on page 2 (a 500 on every attempt) exits 1 and prints a summary with ok false, the
     error, and how far the customers got: done of total."""
     world = sqlite_world
-    world.server.visma.max_page_size = 100
+    world.emulators.visma.max_page_size = 100
     for code in ("UUR", "REIS", "VOORRIJ"):  # what the tenant's settings name: they are valid
         world.visma.add_item(code, code.title(), type="LaborItem")
     for n in range(250):
         world.visma.add_customer(None, f"Klant {n:03d}", address=KERKSTRAAT)
     for nth in range(2, 40):  # page 2, on every attempt there will be
-        world.server.visma.faults.add("status", path=r"^/v1/customer$", method="GET",
-                                      status=500, nth=nth)
+        world.emulators.visma.faults.add("status", path=r"^/v1/customer$", method="GET",
+                                        status=500, nth=nth)
     tenant, secrets = world.manifests()
     (tmp_path / "tenant.yaml").write_text(yaml.safe_dump(tenant))
     (tmp_path / "secrets.yaml").write_text(yaml.safe_dump_all(secrets))

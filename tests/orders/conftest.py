@@ -2,11 +2,11 @@
 HTTP, both emulators in this process (the `emulators` fixture), a store on SQLite and
 PostgreSQL (`database_url`).
 
-`world` is an activated tenant (built the way the CLI builds one: the manifests of
-`emulators.launch.tenant_manifests`, `resolve`, `build_clients`) whose master data has been
-synchronised once, so Simon holds the customers, work addresses and items the way the
-integration makes them. Tests make work orders in Simon with `world.work_order(...)`, run a
-pass with `world.push(**order settings)` and read back exactly what Visma.net received.
+`world` is an activated tenant (the shared `World` of tests/fixtures/world.py, whose runs
+are built the way the CLI builds them) whose master data has been synchronised once, so
+Simon holds the customers, work addresses and items the way the integration makes them.
+Tests make work orders in Simon with `world.work_order(...)`, run a pass with
+`world.push(**order settings)` and read back exactly what Visma.net received.
 """
 
 from __future__ import annotations
@@ -21,22 +21,15 @@ from typing import Any
 import pytest
 from pypdf import PdfReader
 
-from emulators.launch import tenant_manifests
 from emulators.server import EmulatorServer
 from emulators.simon.data import data_uri, tiny_png
-from emulators.visma import DEFAULT_TENANT_ID
-from reconcilers.clients.http import RetryPolicy
-from reconcilers.clients.simon.client import SimonClient
-from reconcilers.clients.visma.client import VismaClient
 from reconcilers.loops.masterdata import MasterDataSync
-from reconcilers.loops.orders import marker_of
-from reconcilers.resource.credentials import resolve
-from reconcilers.resource.tenant import Tenant
-from reconcilers.runtime.runner import LoopOutcome, TenantRun, build_clients
-from reconcilers.store import Store, TenantState, open_store
-
-# Quick retries: an injected fault costs milliseconds, not seconds.
-FAST = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, timeout=10.0)
+from reconcilers.loops.orders import OrdersLoop, OrdersResult, marker_of
+from reconcilers.runtime.runner import LoopOutcome
+from reconcilers.store import Store
+from tests.fixtures.proxy import RecordingProxy
+from tests.fixtures.world import World as BaseWorld
+from tests.fixtures.world import opened_world, result_of
 
 JANSEN = "10001"
 DE_VRIES = "10002"
@@ -139,54 +132,47 @@ def pdf_text(content: bytes) -> str:
     return "\n".join(page.extract_text() or "" for page in reader.pages)
 
 
-@dataclass
-class World:
+class World(BaseWorld):
     """One activated tenant wired to the emulators, with its store and seeding helpers."""
 
-    emulators: EmulatorServer
-    tenant: Tenant
-    visma: VismaClient
-    simon: SimonClient
-    store: Store
-    state: TenantState
-    users: dict[str, int]
-    credentials: tuple[Any, Any]
-    customers: dict[str, int] = field(default_factory=dict)
-    """Simon customer Id by Visma.net customer number."""
-    locations: dict[str, int] = field(default_factory=dict)
-    """Simon main work address Id by Visma.net customer number."""
-    items: dict[str, int] = field(default_factory=dict)
-    """Simon item Id by Visma.net item number."""
-    activated_at: datetime | None = None
+    def __init__(self, emulators: EmulatorServer, store: Store,
+                 proxy: RecordingProxy | None = None) -> None:
+        super().__init__(emulators, store, proxy)
+        self.users: dict[str, int] = {}
+        """Simon user Id by name."""
+        self.customers: dict[str, int] = {}
+        """Simon customer Id by Visma.net customer number."""
+        self.locations: dict[str, int] = {}
+        """Simon main work address Id by Visma.net customer number."""
+        self.items: dict[str, int] = {}
+        """Simon item Id by Visma.net item number."""
+        self.activated_at: datetime | None = None
+
+    async def prepare(self) -> None:
+        """The company and Simon's users, the first activation and one master-data pass."""
+        seed_company(self.emulators)
+        self.users = seed_users(self.emulators)
+        activation = await self.main.activate()
+        assert activation.settings.valid, activation.settings.problems
+        self.activated_at = await self.state.activation.earliest_archive_time()
+        await self.master_data()
+
+    def start(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """The emulators' tenant with `BASE_ORDERS` as its order settings."""
+        return {**spec, "orders": orders_settings()}
 
     # --- running passes ------------------------------------------------------------------
 
-    def run(self, *, policy: RetryPolicy | None = None, **orders: Any) -> TenantRun:
-        """A TenantRun with these order settings (on top of `BASE_ORDERS`). With `policy`,
-        its own clients (closed by `close_run`); else the world's."""
-        spec = {**self.tenant.spec.to_wire(), "orders": orders_settings(**orders)}
-        tenant = Tenant.from_body({"apiVersion": "simon-visma.io/v1alpha1",
-                                   "kind": "VismaIntegration",
-                                   "metadata": {"name": self.tenant.name,
-                                                "namespace": self.tenant.namespace},
-                                   "spec": spec})
-        if policy is None:
-            return TenantRun(tenant, self.visma, self.simon, self.state)
-        visma, simon = build_clients(tenant, *self.credentials, policy=policy)
-        return TenantRun(tenant, visma, simon, self.state)
-
-    async def push(self, *, policy: RetryPolicy | None = None, **orders: Any) -> LoopOutcome:
-        """One orders pass as the CLI makes it: the settings check, then the loop."""
-        run = self.run(policy=policy, **orders)
-        try:
-            await run.activate()
-            return await run.run_loop("orders")
-        finally:
-            if policy is not None:
-                await run.close()
+    async def push(self, **orders: Any) -> LoopOutcome:
+        """One orders pass as the CLI makes it, with these order settings (on top of
+        `BASE_ORDERS`; a setting changed to None is removed): the settings check, then the
+        loop."""
+        run = self.run({"orders": orders})
+        await run.activate()
+        return await run.run_loop(OrdersLoop())
 
     async def master_data(self) -> None:
-        await MasterDataSync(self.visma, self.simon, self.state).run()
+        await MasterDataSync(self.main.visma, self.main.simon, self.main.state).run()
         self._learn_simon_ids()
 
     def _learn_simon_ids(self) -> None:
@@ -351,37 +337,12 @@ def _rng():  # noqa: ANN202 - a seeded random for the generated signature images
     return random.Random(7)
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-def tenant_and_credentials(emulators: EmulatorServer) -> tuple[Tenant, Any, Any]:
-    manifest, secret_manifests = tenant_manifests(emulators.url, DEFAULT_TENANT_ID)
-    manifest["spec"]["orders"] = orders_settings()
-    tenant = Tenant.from_body(manifest)
-    secrets = {f"{s['metadata']['namespace']}/{s['metadata']['name']}": s["stringData"]
-               for s in secret_manifests}
-    visma_credentials, simon_credentials = resolve(tenant, secrets)
-    return tenant, visma_credentials, simon_credentials
+def pushed(outcome: LoopOutcome) -> OrdersResult:
+    """What an orders pass did."""
+    return result_of(outcome, OrdersResult)
 
 
 @pytest.fixture
 async def world(emulators: EmulatorServer, database_url: str) -> AsyncIterator[World]:
-    seed_company(emulators)
-    users = seed_users(emulators)
-    tenant, visma_credentials, simon_credentials = tenant_and_credentials(emulators)
-    visma, simon = build_clients(tenant, visma_credentials, simon_credentials, policy=FAST)
-    store = await open_store(database_url)
-    try:
-        world = World(emulators, tenant, visma, simon, store, store.tenant(tenant.key), users,
-                      (visma_credentials, simon_credentials))
-        activation = await TenantRun(tenant, visma, simon, world.state).activate()
-        assert activation.settings.valid, activation.settings.problems
-        world.activated_at = await world.state.activation.earliest_archive_time()
-        await world.master_data()
-        yield world
-    finally:
-        await visma.aclose()
-        await simon.aclose()
-        await store.close()
+    async with opened_world(emulators, database_url, kind=World) as made:
+        yield made

@@ -46,11 +46,12 @@ from emulators.simon.data import add_work_orders
 from emulators.visma import DEFAULT_TENANT_ID
 from reconcilers.clients.http import RetryPolicy
 from reconcilers.documents.rendering import forms_filename, work_order_filename
-from reconcilers.loops.orders import marker_of
-from reconcilers.runtime.runner import TenantRun, build_clients
+from reconcilers.loops.masterdata import MasterDataLoop
+from reconcilers.loops.orders import OrdersLoop, marker_of
 from reconcilers.store import WorkOrderState, open_store
 from reconcilers.store.records import parse_timestamp
-from tests.orders.conftest import seed_company, seed_users, tenant_and_credentials
+from tests.fixtures.world import opened_world
+from tests.orders.conftest import World, pushed, seed_company, seed_users
 
 SKIP_WORD = "NIETFACTUREREN"
 PER_ROUND = 10
@@ -429,21 +430,13 @@ async def test_answers_slower_than_the_client_timeout(emulators: EmulatorServer,
     the same file."""
     seed_company(emulators)
     seed_users(emulators)
-    tenant, visma_credentials, simon_credentials = tenant_and_credentials(emulators)
-    spec = tenant.spec.to_wire()
-    spec["orders"] |= {"attachments": "WorkOrder", "workTimeItem": "UUR"}
-    tenant = type(tenant).from_body({"apiVersion": "simon-visma.io/v1alpha1",
-                                     "kind": "VismaIntegration",
-                                     "metadata": {"name": tenant.name,
-                                                  "namespace": tenant.namespace},
-                                     "spec": spec})
     policy = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, timeout=0.5)
-    visma, simon = build_clients(tenant, visma_credentials, simon_credentials, policy=policy)
-    store = await open_store(f"sqlite:///{tmp_path / 'state.db'}")
-    run = TenantRun(tenant, visma, simon, store.tenant(tenant.key))
-    try:
+    async with opened_world(emulators, f"sqlite:///{tmp_path / 'state.db'}", kind=World,
+                            prepared=False) as world:
+        run = world.run({"orders": {"attachments": "WorkOrder", "workTimeItem": "UUR"}},
+                        policy=policy)
         assert (await run.activate()).settings.valid
-        assert (await run.run_loop("masterdata")).ok
+        assert (await run.run_loop(MasterDataLoop())).ok
         made = emulators.call(add_work_orders, emulators.simon, 6, 3, skip_share=0.0,
                               without_customer_share=0.0)
         faults = emulators.visma.faults
@@ -451,21 +444,21 @@ async def test_answers_slower_than_the_client_timeout(emulators: EmulatorServer,
                                  delay=1.5, nth=2)
         slow_upload = faults.add("slow", path=r"/attachment$", method="POST", delay=1.5, nth=4)
 
-        first = await run.run_loop("orders")
+        first = await run.run_loop(OrdersLoop())
         assert first.ok, first.error
-        assert (first.summary["sent"], first.summary["waiting"]) == (5, 1)
+        assert (pushed(first).sent, pushed(first).waiting) == (5, 1)
         in_doubt = await run.state.ledger.in_doubt()
         assert [e.state for e in in_doubt] == [WorkOrderState.CREATING]
         # Visma.net finishes the slow request after the client gave up on it.
-        await asyncio.sleep(slow_create.delay)
-        assert emulators.visma.in_flight == 0
-        outcomes = [await run.run_loop("orders") for _ in range(2)]
+        clock = asyncio.get_running_loop()
+        deadline = clock.time() + 30
+        while emulators.visma.in_flight:
+            assert clock.time() < deadline, "Visma.net never finished the slow request"
+            await asyncio.sleep(0.02)
+        outcomes = [await run.run_loop(OrdersLoop()) for _ in range(2)]
         assert all(o.ok for o in outcomes), outcomes
-        assert outcomes[0].summary["recovered"] == 1
+        assert pushed(outcomes[0]).recovered == 1
         assert (slow_create.fired, slow_upload.fired) == (1, 1)
-    finally:
-        await run.close()
-        await store.close()
 
     def orders() -> Counter[str]:
         return Counter(o.customer.get("order")

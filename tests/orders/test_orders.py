@@ -17,6 +17,7 @@ from pypdf import PdfReader
 
 from reconcilers.loops.orders import marker_of
 from reconcilers.store import LogTable, Severity, WorkOrderState
+from tests.fixtures.emulators import FAST
 from tests.orders.conftest import (
     ACTION_CUSTOMER,
     DE_VRIES,
@@ -28,6 +29,7 @@ from tests.orders.conftest import (
     PIET,
     World,
     pdf_text,
+    pushed,
 )
 
 pytestmark = pytest.mark.anyio
@@ -120,7 +122,7 @@ async def test_sales_order_setting_sends_an_SO_with_every_part(world: World) -> 
                                warehouseByUser={JAN[1]: "BUS1"})
 
     assert outcome.ok, outcome.error
-    assert outcome.summary == {"sent": 1, "failed": 0, "skipped": 0, "passedOver": 0,
+    assert pushed(outcome).to_json() == {"sent": 1, "failed": 0, "skipped": 0, "passedOver": 0,
                                     "recovered": 0, "waiting": 0}
     received = world.received()
     assert received["invoices"] == [] and len(received["salesOrders"]) == 1
@@ -147,7 +149,7 @@ async def test_invoice_setting_sends_a_customer_invoice(world: World) -> None:
                                customerReference="CustomerReference",
                                warehouseByUser={JAN[1]: "BUS1"})
 
-    assert outcome.ok and outcome.summary["sent"] == 1
+    assert outcome.ok and pushed(outcome).sent == 1
     received = world.received()
     assert received["salesOrders"] == [] and len(received["invoices"]) == 1
     assert json.loads(received["invoices"][0]["raw"]) == invoice(
@@ -172,21 +174,21 @@ async def test_only_completed_and_archived_work_orders_are_sent(world: World) ->
     world.update("workorder", completed["Id"], Status="Completed")
 
     outcome = await world.push(workTimeItem="UUR")
-    assert outcome.ok and outcome.summary["sent"] == 0
+    assert outcome.ok and pushed(outcome).sent == 0
     assert world.documents() == []
     for wo in (open_order, not_completed, completed):
         assert await entry_state(world, wo) is None
 
     world.archive(completed["Id"])
     outcome = await world.push(workTimeItem="UUR")
-    assert outcome.summary["sent"] == 1
+    assert pushed(outcome).sent == 1
     assert world.document(completed).kind == "SalesOrder"
     assert world.documents_of(open_order) == [] and world.documents_of(not_completed) == []
 
     # Sent once: another pass, and archiving it again, make no second document (S-4).
-    assert (await world.push()).summary["sent"] == 0
+    assert pushed(await world.push()).sent == 0
     world.archive(completed["Id"])
-    assert (await world.push()).summary["sent"] == 0
+    assert pushed(await world.push()).sent == 0
     assert len(world.documents_of(completed)) == 1
 
 
@@ -207,7 +209,7 @@ async def test_work_orders_archived_before_activation_are_passed_over(world: Wor
 
     outcome = await world.push()
     assert outcome.ok, outcome.error
-    assert (outcome.summary["sent"], outcome.summary["passedOver"]) == (1, 1)
+    assert (pushed(outcome).sent, pushed(outcome).passed_over) == (1, 1)
     assert world.document(after).kind == "SalesOrder"
     assert world.documents_of(edited) == [] and world.documents_of(untouched) == []
     entry = await world.state.ledger.get(edited["Id"])
@@ -224,7 +226,7 @@ async def test_work_order_without_customer_is_an_error_until_linked(world: World
     wo = world.work_order(customer=None, work=[60])
 
     outcome = await world.push(workTimeItem="UUR")
-    assert outcome.ok and (outcome.summary["sent"], outcome.summary["failed"]) == (0, 1)
+    assert outcome.ok and (pushed(outcome).sent, pushed(outcome).failed) == (0, 1)
     assert world.documents() == []
     errors = await open_errors(world, wo)
     assert len(errors) == 1
@@ -234,12 +236,12 @@ async def test_work_order_without_customer_is_an_error_until_linked(world: World
 
     # Nothing changed in Simon: not tried again, still one error.
     outcome = await world.push(workTimeItem="UUR")
-    assert (outcome.summary["sent"], outcome.summary["failed"]) == (0, 0)
+    assert (pushed(outcome).sent, pushed(outcome).failed) == (0, 0)
     assert len(await open_errors(world, wo)) == 1
 
     world.update("workorder", wo["Id"], CustomerId=world.customers[DE_VRIES])
     outcome = await world.push(workTimeItem="UUR")
-    assert (outcome.summary["sent"], outcome.summary["failed"]) == (1, 0)
+    assert (pushed(outcome).sent, pushed(outcome).failed) == (1, 0)
     assert world.document(wo).body == sales_order(wo, [so_line("UUR", 1)], customer=DE_VRIES)
     assert await open_errors(world, wo) == []
     assert await entry_state(world, wo) is WorkOrderState.DONE
@@ -268,7 +270,7 @@ async def test_customer_of_the_work_address_is_used(world: World) -> None:
     """S-41: without WorkOrder.CustomerId the customer of its Location counts."""
     wo = world.work_order(DE_VRIES, customer_on_location_only=True, work=[30])
     outcome = await world.push(workTimeItem="UUR")
-    assert outcome.summary["sent"] == 1
+    assert pushed(outcome).sent == 1
     assert world.document(wo).body == sales_order(wo, [so_line("UUR", 0.5)], customer=DE_VRIES)
 
 
@@ -279,7 +281,7 @@ async def test_customer_made_in_simon_is_an_error(world: World) -> None:
                           Street="Laan", HouseNumber="2", PostalCode="1000 AA", City="Amsterdam")
     wo = world.work_order(customer=None, location=location["Id"], work=[60])
     outcome = await world.push(workTimeItem="UUR")
-    assert (outcome.summary["sent"], outcome.summary["failed"]) == (0, 1)
+    assert (pushed(outcome).sent, pushed(outcome).failed) == (0, 1)
     assert world.documents() == []
     [error] = await open_errors(world, wo)
     assert "Eigen Klant Simon" in error.message and "made in Simon" in error.message
@@ -291,7 +293,7 @@ async def test_customer_gone_from_visma_is_an_error(world: World) -> None:
     wo = world.work_order(DE_VRIES, work=[60])
     world.emulators.call(world.emulators.visma.delete_customer, DE_VRIES)
     outcome = await world.push(workTimeItem="UUR")
-    assert (outcome.summary["sent"], outcome.summary["failed"]) == (0, 1)
+    assert (pushed(outcome).sent, pushed(outcome).failed) == (0, 1)
     [error] = await open_errors(world, wo)
     assert "no longer in Visma.net" in error.message
     assert error.action and "customer that exists in Visma.net" in error.action
@@ -372,7 +374,7 @@ async def test_used_item_not_from_visma_is_an_error(world: World, from_simon: bo
         world.simon_item("EIGEN", "Eigen artikel", 5.0)
     wo = world.work_order(items=[("KABEL", 1, None), ("EIGEN" if from_simon else "VRIJ", 1, 5)])
     outcome = await world.push()
-    assert (outcome.summary["sent"], outcome.summary["failed"]) == (0, 1)
+    assert (pushed(outcome).sent, pushed(outcome).failed) == (0, 1)
     assert world.documents() == []
     [error] = await open_errors(world, wo)
     assert "not an item from Visma.net" in error.message
@@ -411,7 +413,7 @@ async def test_skip_word_means_not_sent(world: World, field: str, text: str) -> 
     wo = world.work_order(**{field: text}, work=[60])
     other = world.work_order(work=[60])
     outcome = await world.push(workTimeItem="UUR", skipWord="NIETFACTUREREN")
-    assert outcome.ok and (outcome.summary["sent"], outcome.summary["skipped"]) == (1, 1)
+    assert outcome.ok and (pushed(outcome).sent, pushed(outcome).skipped) == (1, 1)
     assert world.documents_of(wo) == [] and len(world.documents_of(other)) == 1
     assert await entry_state(world, wo) is WorkOrderState.SKIPPED
     entries = await world.state.log.entries(table=LogTable.WORK_ORDER, key=wo["Number"])
@@ -425,7 +427,7 @@ async def test_without_skip_word_setting_every_order_is_sent(world: World) -> No
     """S-46: without a skip word nothing is held back."""
     wo = world.work_order(performed="Garantie, NIETFACTUREREN")
     outcome = await world.push()
-    assert outcome.summary["sent"] == 1 and len(world.documents_of(wo)) == 1
+    assert pushed(outcome).sent == 1 and len(world.documents_of(wo)) == 1
 
 
 # --- S-47 notes --------------------------------------------------------------------------------
@@ -495,7 +497,7 @@ async def test_long_customer_reference_is_cut_with_a_warning(world: World,
     wo = world.work_order(reference=reference)
     settings = INVOICE if document_type == "Invoice" else {}
     outcome = await world.push(customerReference="Both", **settings)
-    assert outcome.summary["sent"] == 1
+    assert pushed(outcome).sent == 1
     cut = f"{wo['Number']} / {reference}"[:40]
     body = world.document(wo).body
     sent = body["customer"]["refNo"] if document_type == "SalesOrder" else \
@@ -527,7 +529,7 @@ async def test_attachments_setting(world: World, setting: str, files: list[str])
                           reference="PO-4711",
                           surveys=["Opleverformulier", "Keuringsrapport cv-ketel"])
     outcome = await world.push(attachments=setting, workTimeItem="UUR")
-    assert outcome.summary["sent"] == 1
+    assert pushed(outcome).sent == 1
     document = world.document(wo)
     number = wo["Number"]
     assert sorted(document.attachments) == sorted(f"{f}-{number}.pdf" for f in files)
@@ -566,7 +568,7 @@ async def test_no_forms_pdf_without_surveys(world: World, setting: str) -> None:
     """S-49: no surveys, no forms PDF."""
     wo = world.work_order(work=[60])
     outcome = await world.push(attachments=setting)
-    assert outcome.summary["sent"] == 1
+    assert pushed(outcome).sent == 1
     expected = [f"werkbon-{wo['Number']}.pdf"] if setting == "Both" else []
     assert sorted(world.document(wo).attachments) == expected
 
@@ -618,7 +620,7 @@ async def test_refused_attachment_is_an_open_error_on_a_made_document(world: Wor
                                      status=400, times=1)
     wo = world.work_order(work=[60], surveys=["Opleverformulier"])
     outcome = await world.push(attachments="Both")
-    assert outcome.ok and outcome.summary["sent"] == 1
+    assert outcome.ok and pushed(outcome).sent == 1
     document = world.document(wo)
     assert sorted(document.attachments) == [f"formulieren-{wo['Number']}.pdf"]
     assert await entry_state(world, wo) is WorkOrderState.DONE
@@ -695,7 +697,7 @@ async def test_changed_settings_never_change_documents_already_made(world: World
     world.archive(first["Id"])
     second = world.work_order(work=[60], reference="PO-3")
     outcome = await world.push(**changed)
-    assert outcome.ok and outcome.summary["sent"] == 1
+    assert outcome.ok and pushed(outcome).sent == 1
 
     after = world.document(first)
     assert (after.kind, after.number, after.raw, after.attachments, after.revisions) == (
@@ -718,7 +720,8 @@ async def test_document_begun_before_a_settings_change_is_finished_as_begun(
     the switch; no invoice is made for it, and later work orders become invoices."""
     faults = world.emulators.visma.faults
     faults.add("lose_response", path=r"^/api/v3/SalesOrders$", method="POST", times=1)
-    faults.add("status", path=r"^/api/v3/SalesOrders$", method="GET", status=503, times=4)
+    faults.add("status", path=r"^/api/v3/SalesOrders$", method="GET", status=503,
+               times=FAST.max_attempts)
     wo = world.work_order(work=[60])
     outcome = await world.push(workTimeItem="UUR", attachments="WorkOrder")
     assert not outcome.ok  # Visma.net did not answer the search: the pass stops
@@ -727,7 +730,7 @@ async def test_document_begun_before_a_settings_change_is_finished_as_begun(
     later = world.work_order(work=[30])
     outcome = await world.push(workTimeItem="UUR", attachments="WorkOrder", **INVOICE)
     assert outcome.ok, outcome.error
-    assert outcome.summary["recovered"] == 1 and outcome.summary["sent"] == 2
+    assert pushed(outcome).recovered == 1 and pushed(outcome).sent == 2
     document = world.document(wo)
     assert document.kind == "SalesOrder"
     assert document.body == sales_order(wo, [so_line("UUR", 1)])
@@ -747,7 +750,7 @@ async def test_unknown_item_in_visma_is_an_error_until_fixed(world: World) -> No
     wo = world.work_order(items=[("KRAAN", 1, None)])
     world.emulators.call(world.emulators.visma.delete_item, "KRAAN")
     outcome = await world.push()
-    assert outcome.ok and (outcome.summary["sent"], outcome.summary["failed"]) == (0, 1)
+    assert outcome.ok and (pushed(outcome).sent, pushed(outcome).failed) == (0, 1)
     assert world.documents() == []
     [error] = await open_errors(world, wo)
     assert "Visma.net refused" in error.message and "KRAAN" in error.message
@@ -756,10 +759,10 @@ async def test_unknown_item_in_visma_is_an_error_until_fixed(world: World) -> No
 
     world.emulators.call(world.emulators.visma.add_item, "KRAAN", KRAAN,
                          type="NonStockItem", default_price=39.95)
-    assert (await world.push()).summary["sent"] == 0  # not changed in Simon: not retried
+    assert pushed(await world.push()).sent == 0  # not changed in Simon: not retried
     world.archive(wo["Id"])
     outcome = await world.push()
-    assert (outcome.summary["sent"], outcome.summary["failed"]) == (1, 0)
+    assert (pushed(outcome).sent, pushed(outcome).failed) == (1, 0)
     assert world.document(wo).body == sales_order(wo, [so_line("KRAAN", 1, description=KRAAN)])
     assert await open_errors(world, wo) == []
 
@@ -776,7 +779,7 @@ async def test_pushes_wait_while_settings_are_invalid(world: World) -> None:
 
     world.emulators.call(world.emulators.visma.add_item, "UREN", "Uren", type="LaborItem")
     outcome = await world.push(workTimeItem="UREN")
-    assert outcome.ok and outcome.summary["sent"] == 1
+    assert outcome.ok and pushed(outcome).sent == 1
     assert world.document(wo).body == sales_order(wo, [so_line("UREN", 1)])
 
 
@@ -797,7 +800,7 @@ async def test_claims_of_a_worker_that_died_are_taken_over(world: World) -> None
 
     outcome = await world.push(workTimeItem="UUR")
     assert outcome.ok, outcome.error
-    assert outcome.summary["sent"] == 1
+    assert pushed(outcome).sent == 1
     assert world.document(kept).body == sales_order(kept, [so_line("UUR", 1)])
     assert world.documents_of(deleted) == []
     assert await entry_state(world, kept) is WorkOrderState.DONE
@@ -839,12 +842,12 @@ async def test_a_change_landing_behind_the_cursor_is_still_read(world: World) ->
     clock = world.emulators.simon.clock
     world.emulators.call(clock.advance, 2.0)  # a Simon server 2 s ahead archives one ...
     first = world.work_order(work=[60])
-    assert (await world.push(workTimeItem="UUR")).summary["sent"] == 1
+    assert pushed(await world.push(workTimeItem="UUR")).sent == 1
     world.emulators.call(clock.advance, -2.0)  # ... one on time archives the next
     late = world.work_order(work=[30])
     assert late["Modified"] < first["Modified"]
 
     outcome = await world.push(workTimeItem="UUR")
-    assert outcome.ok and outcome.summary["sent"] == 1
+    assert outcome.ok and pushed(outcome).sent == 1
     assert world.document(late).body == sales_order(late, [so_line("UUR", 0.5)])
     assert len(world.documents_of(first)) == 1

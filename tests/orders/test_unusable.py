@@ -21,7 +21,7 @@ from emulators.launch import tenant_manifests
 from emulators.visma import DEFAULT_TENANT_ID
 from reconcilers.store import LogTable, Severity, WorkOrderState
 from reconcilers.text import repaired_text
-from tests.orders.conftest import JANSEN, World, orders_settings, pdf_text
+from tests.orders.conftest import JANSEN, World, orders_settings, pdf_text, pushed
 from tests.orders.test_orders import cli_log, entry_state, open_errors
 from tests.test_addresses import HOSTILE
 
@@ -79,7 +79,7 @@ async def test_one_unusable_work_order_of_each_kind_leaves_the_others_going(worl
     outcome = await world.push(workTimeItem="UUR")
 
     assert outcome.ok, outcome.error
-    assert (outcome.summary["sent"], outcome.summary["failed"]) == (2, 4)
+    assert (pushed(outcome).sent, pushed(outcome).failed) == (2, 4)
     assert {d.marker for d in world.documents()} == {
         world.document(first).marker, world.document(last).marker}
     errors = await errors_by_key(world)
@@ -98,7 +98,7 @@ async def test_one_unusable_work_order_of_each_kind_leaves_the_others_going(worl
 
     # Nothing changed in Simon: nothing is read or logged again.
     again = await world.push(workTimeItem="UUR")
-    assert again.ok and (again.summary["sent"], again.summary["failed"]) == (0, 0)
+    assert again.ok and (pushed(again).sent, pushed(again).failed) == (0, 0)
     assert {k: len(v) for k, v in (await errors_by_key(world)).items()} == dict.fromkeys(
         errors, 1)
 
@@ -106,7 +106,7 @@ async def test_one_unusable_work_order_of_each_kind_leaves_the_others_going(worl
     set_raw(world, "useditem", veel_line, "Quantity", 3)
     world.archive(veel["Id"])
     fixed = await world.push(workTimeItem="UUR")
-    assert fixed.ok and (fixed.summary["sent"], fixed.summary["failed"]) == (1, 0)
+    assert fixed.ok and (pushed(fixed).sent, pushed(fixed).failed) == (1, 0)
     assert [line["quantity"] for line in world.document(veel).lines] == [3]
     assert await open_errors(world, veel) == []
     assert await entry_state(world, veel) is WorkOrderState.DONE
@@ -124,7 +124,7 @@ async def test_a_document_that_cannot_be_built_leaves_no_creating_row(world: Wor
     outcome = await world.push(workTimeItem="UUR")
 
     assert outcome.ok, outcome.error
-    assert (outcome.summary["sent"], outcome.summary["failed"]) == (1, 1)
+    assert (pushed(outcome).sent, pushed(outcome).failed) == (1, 1)
     assert await entry_state(world, long_line) is WorkOrderState.FAILED
     assert await world.state.ledger.in_doubt() == []
     assert len(world.documents_of(other)) == 1 and world.documents_of(long_line) == []
@@ -146,10 +146,10 @@ async def test_a_lost_create_answer_waits_without_stopping_the_others(world: Wor
     assert outcome.ok, outcome.error
     assert len(world.documents_of(other)) == 1
     assert await entry_state(world, doubtful) is WorkOrderState.CREATING
-    assert outcome.summary["waiting"] == 1
+    assert pushed(outcome).waiting == 1
 
     again = await world.push(workTimeItem="UUR")
-    assert again.ok and again.summary["recovered"] == 1
+    assert again.ok and pushed(again).recovered == 1
     assert len(world.documents_of(doubtful)) == 1
     assert await entry_state(world, doubtful) is WorkOrderState.DONE
 
@@ -206,7 +206,7 @@ async def test_a_lone_surrogate_arrives_as_a_replacement_character(world: World,
                                note="WorkDescription", attachments="WorkOrder")
 
     assert outcome.ok, outcome.error
-    assert (outcome.summary["sent"], outcome.summary["failed"]) == (2, 0)
+    assert (pushed(outcome).sent, pushed(outcome).failed) == (2, 0)
     assert len(world.documents_of(other)) == 1
     [document] = world.documents_of(wo)
     raw = document.raw
@@ -252,8 +252,8 @@ async def test_hostile_text_goes_through_the_orders_pass(world: World) -> None:
                                note="WorkDescription", attachments="Both")
 
     assert outcome.ok, outcome.error
-    assert outcome.summary["failed"] == 0, await errors_by_key(world)
-    assert outcome.summary["sent"] == len(cases)
+    assert pushed(outcome).failed == 0, await errors_by_key(world)
+    assert pushed(outcome).sent == len(cases)
     for name, text, wo in made:
         [document] = world.documents_of(wo)
         document.raw.encode("utf-8")

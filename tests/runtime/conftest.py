@@ -6,8 +6,8 @@ seam is `Cluster`: an in-memory API server holding one VismaIntegration (its spe
 changed, which bumps `metadata.generation` as the API server does), the Secrets of its
 namespace, the status the service patched (a JSON merge patch) and the Events it posted.
 Everything behind the seam is real: the store, the clients, and both emulators over HTTP, as
-`tests/integration/conftest.py` builds them (`World`, the recording proxy in front of the
-Visma.net ERP API, `sqlite_world` / `world`).
+tests/fixtures/world.py builds them (`World`, the recording proxy in front of the Visma.net
+ERP API, `sqlite_world` / `world`).
 """
 
 from __future__ import annotations
@@ -25,15 +25,8 @@ import pytest
 
 from reconcilers.resource.spec import VismaIntegrationSpec
 from reconcilers.runtime.service import Kubernetes, TenantService
-from tests.integration.conftest import (  # noqa: F401 - fixtures used by the tests here
-    FAST,
-    World,
-    anyio_backend,
-    merge,
-    proxy,
-    sqlite_world,
-    world,
-)
+from tests.fixtures.emulators import FAST
+from tests.fixtures.world import World, merge
 from tests.integration.test_activation import seed_settings
 
 SPEC: dict[str, Any] = {"schedule": {"masterData": "2s", "orders": "1s", "imports": "2s",
@@ -167,7 +160,7 @@ class ServedTenant:
 
     def tokens(self) -> int:
         """Tokens Visma Connect granted: one per client built (they last an hour)."""
-        server = self.world.server
+        server = self.world.emulators
         return server.call(lambda: server.visma.stats.count("POST", "/connect/token"))
 
     async def last_success(self, loop: str) -> datetime | None:
@@ -178,7 +171,7 @@ class ServedTenant:
 
     def requests(self) -> int:
         """Every request either API got."""
-        server = self.world.server
+        server = self.world.emulators
         return server.call(lambda: server.visma.stats.total + server.simon.stats.total)
 
     async def ready(self) -> None:
@@ -191,7 +184,7 @@ class ServedTenant:
 
 
 @pytest.fixture
-def served(sqlite_world: World, monkeypatch: pytest.MonkeyPatch) -> ServedTenant:  # noqa: F811
+def served(sqlite_world: World, monkeypatch: pytest.MonkeyPatch) -> ServedTenant:
     """A tenant whose settings are valid in Visma.net (the items and warehouse it names, two
     customers), served by a service whose loops start at once."""
     monkeypatch.setenv("SIMON_VISMA_FIRST_RUN_SPREAD_SECONDS", "0")

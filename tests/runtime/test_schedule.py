@@ -14,7 +14,7 @@ import pytest
 
 from reconcilers.runtime.runner import LOOPS, LoopOutcome, TenantRun, loop_named
 from reconcilers.runtime.schedule import Wakeup, plan_next, replan, run_on_schedule
-from tests.integration.conftest import World
+from tests.fixtures.world import World
 
 pytestmark = pytest.mark.anyio
 

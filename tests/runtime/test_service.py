@@ -39,13 +39,13 @@ def archive_work_order(served: ServedTenant, customer_number: str = "10023") -> 
                                  PlannedDate="2025-03-10")
         return world.simon.archive_work_order(order["Id"])
 
-    return world.server.call(make)
+    return world.emulators.call(make)
 
 
 def sales_orders(served: ServedTenant) -> list[dict[str, Any]]:
     """What Visma.net received as sales orders (the request bodies)."""
     world = served.world
-    return [o["received"] for o in world.server.call(world.visma.received_sales_orders)]
+    return [o["received"] for o in world.emulators.call(world.visma.received_sales_orders)]
 
 
 # --- starting ---------------------------------------------------------------------------------

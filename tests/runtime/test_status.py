@@ -15,7 +15,7 @@ from reconcilers.resource.status import VismaIntegrationStatus
 from reconcilers.runtime.runner import LOOPS, LoopOutcome, TenantRun, loop_named
 from reconcilers.runtime.schedule import plan_next
 from reconcilers.runtime.status import build_status, worth_patching
-from tests.integration.conftest import World
+from tests.fixtures.world import World
 
 pytestmark = pytest.mark.anyio
 

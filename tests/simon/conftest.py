@@ -11,15 +11,8 @@ import pytest
 
 from emulators.server import EmulatorServer
 from emulators.simon import DEFAULT_LICENSE_KEY, DEFAULT_PASSWORD, DEFAULT_USER, SimonEmulator
-from reconcilers.clients.http import RetryPolicy
 from reconcilers.clients.simon import SimonClient
-
-FAST = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, timeout=5.0)
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+from tests.fixtures.emulators import FAST
 
 
 @pytest.fixture

@@ -18,7 +18,8 @@ from reconcilers.clients.http import (
 )
 from reconcilers.clients.simon import SimonClient
 from reconcilers.clients.simon.models import Change, Customer, Item, WorkOrder
-from tests.simon.conftest import FAST, RecordingSleep
+from tests.fixtures.emulators import FAST
+from tests.simon.conftest import RecordingSleep
 
 pytestmark = pytest.mark.anyio
 

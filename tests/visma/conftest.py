@@ -12,8 +12,8 @@ import pytest
 
 from emulators.server import EmulatorServer
 from emulators.visma import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT_ID
-from reconcilers.clients.http import RetryPolicy
 from reconcilers.clients.visma import VismaClient
+from tests.fixtures.emulators import FAST
 
 T = TypeVar("T")
 
@@ -30,9 +30,6 @@ class RecordingSleep:
 
     async def __call__(self, seconds: float) -> None:
         self.delays.append(seconds)
-
-
-FAST = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, timeout=10.0)
 
 
 @pytest.fixture

@@ -22,7 +22,8 @@ from reconcilers.clients.visma.models import (
     NewCustomerInvoice,
     NewSalesOrder,
 )
-from tests.visma.conftest import FAST, run, seed_basics
+from tests.fixtures.emulators import FAST
+from tests.visma.conftest import run, seed_basics
 
 ORDER = NewSalesOrder(customer_number="10001", description="Werkbon 5", marker="sv:t:wo-5",
                       lines=[DocumentLine(item_number="UUR", quantity=Decimal(1),
