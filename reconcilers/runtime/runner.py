@@ -91,15 +91,10 @@ class LoopOutcome:
         """The pass completed (problems with single records are log entries, not failures)."""
         return self.error is None
 
-    @property
-    def summary(self) -> dict[str, Any]:
-        """What the pass did, as its part of the `--json` summary shows it ({} for a pass
-        that did nothing)."""
-        return self.result.to_json() if self.result is not None else {}
-
     def to_json(self) -> dict[str, Any]:
         """The pass in the `--json` summary: `ok`, what it did, and `error` when it failed."""
-        return {"ok": self.ok, **self.summary, **({"error": self.error} if self.error else {})}
+        done = self.result.to_json() if self.result is not None else {}
+        return {"ok": self.ok, **done, **({"error": self.error} if self.error else {})}
 
 
 @dataclass
@@ -149,11 +144,8 @@ class TenantRun:
         self.settings = await check_settings(self.tenant.spec, self.visma)
         return self.settings
 
-    async def run_loop(self, loop: AnyLoop | str) -> LoopOutcome:
-        """One pass of one loop (a loop, or its name in any case); a failure to complete is
-        an outcome, not an exception."""
-        if isinstance(loop, str):
-            loop = loop_named(loop)
+    async def run_loop(self, loop: AnyLoop) -> LoopOutcome:
+        """One pass of one loop; a failure to complete is an outcome, not an exception."""
         try:
             result = await loop.run(self)
         except LoopFailed as failed:
