@@ -10,11 +10,6 @@ from reconcilers.store import Store, open_store
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 async def store(database_url: str) -> AsyncIterator[Store]:
     """A store opened (and so migrated) on a fresh database."""
     opened = await open_store(database_url)
