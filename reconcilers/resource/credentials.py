@@ -225,7 +225,7 @@ def _lookup(
         raise CredentialsError(
             f"secret {name}: not found in namespace {tenant.namespace} (named by {field}); "
             f"a Secret of that name in namespace {', '.join(elsewhere)} is not used: "
-            "secrets are read only from the resource's own namespace (S-82)",
+            "secrets are read only from the resource's own namespace",
             secret=name,
         )
     raise CredentialsError(

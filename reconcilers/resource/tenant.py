@@ -344,8 +344,7 @@ def _error_text(err: Mapping[str, Any], known: set[str]) -> str:
         return "required"
     if kind == "extra_forbidden":
         if loc and loc[-1] == "namespace" and len(loc) > 1 and loc[-2] == "credentialsSecretRef":
-            return ("unknown field: Secrets are read only from the resource's own namespace "
-                    "(S-82)")
+            return "unknown field: Secrets are read only from the resource's own namespace"
         return "unknown field" + _did_you_mean(str(loc[-1]), known)
     if kind == "enum":
         expected = str(ctx.get("expected", "")).replace("'", "")

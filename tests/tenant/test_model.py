@@ -381,7 +381,7 @@ REFUSALS = [
                  id="typo-in-case"),
     pytest.param(_set("spec.visma.credentialsSecretRef.namespace", "other"),
                  "spec.visma.credentialsSecretRef.namespace: unknown field: Secrets are read "
-                 "only from the resource's own namespace (S-82)", id="secret-in-other-namespace"),
+                 "only from the resource's own namespace", id="secret-in-other-namespace"),
     pytest.param(_set("sepc", {}), "sepc: unknown field; did you mean spec?",
                  id="typo-at-top-level"),
     # Types and formats.
