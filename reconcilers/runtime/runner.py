@@ -22,7 +22,7 @@ from reconcilers.loops.masterdata import MasterDataLoop
 from reconcilers.loops.orders import OrdersLoop
 from reconcilers.resource.credentials import SimonCredentials, VismaCredentials
 from reconcilers.resource.tenant import Tenant
-from reconcilers.store import ActivationEvent, TenantState
+from reconcilers.store import ActivationEvent, ActivationPair, TenantState
 from reconcilers.store.records import utc_now
 
 log = logging.getLogger(__name__)
@@ -114,13 +114,17 @@ class TenantRun:
     overlap window) is not sent again on every pass; it is when it changes."""
 
     async def activate(self, now: datetime | None = None) -> ActivationOutcome:
-        """Record an activation (S-72, S-73), check the settings (S-71), and wipe what the
+        """Record an activation (S-72, S-73, S-74), check the settings (S-71), and wipe what the
         activation asks for, once, before the first master-data pass. Called when a tenant
         starts or is enabled; for one that is already active it records nothing new, and
         only finishes a wipe that could not run yet (Visma.net was not reachable)."""
         spec = self.tenant.spec
+        # S-74: the Simon licence (hashed, never stored in clear) and the Visma.net company;
+        # a pair activated before, under any resource, makes this a re-activation.
+        pair = ActivationPair.of(str(spec.simon.url), self.simon._license_key,
+                                 spec.visma.tenant_id)
         activation = await self.state.activation.begin_activation_if_needed(
-            spec.enabled, now=now or utc_now())
+            spec.enabled, now=now or utc_now(), pair=pair)
         if not spec.enabled:
             return ActivationOutcome(activation.event, SettingsCheck())
         settings = await self.check()

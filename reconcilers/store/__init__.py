@@ -7,6 +7,7 @@ claim = await state.ledger.claim(work_order_id, modified=modified, number="1001"
 await store.close()
 """
 
+from .activation import ActivationPair
 from .engine import (
     DATABASE_URL_ENV,
     DatabaseUnavailableError,
@@ -43,6 +44,7 @@ __all__ = [
     "DEFAULT_STALE_CLAIM",
     "Activation",
     "ActivationEvent",
+    "ActivationPair",
     "DatabaseUnavailableError",
     "DatabaseUrlError",
     "FirstImportProgress",

@@ -1,24 +1,63 @@
-"""Activation of a tenant and its wipe (S-40, S-72, S-73).
+"""Activation of a tenant and its wipe (S-40, S-72, S-73, S-74).
 
 The first time a tenant is seen enabled against a database is its first activation; a
 later change from ``enabled: false`` to ``true`` is a re-activation. Each activation
 wipes the configured kinds in Simon once, before its first master-data pass; the wipe is
 recorded here, so a restart never repeats it.
+
+Every activation also records its `ActivationPair` (the Simon licence, by hash, and the
+Visma.net company). That record outlives the tenant (`Store.forget_tenant`): a tenant
+enabled for the first time for a pair activated before (the resource deleted and made
+again, or moved to another namespace) is a re-activation, so a live Simon is never emptied
+a second time.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
 
 from .database import TenantScoped
-from .models import tenant_activations
+from .models import activated_pairs, tenant_activations
 from .records import Activation, ActivationEvent, as_utc, utc_now
 
 _t = tenant_activations.c
+_p = activated_pairs.c
+
+
+def _sha256(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ActivationPair:
+    """A Simon licence and the Visma.net company it is integrated with (S-74).
+
+    Holds only a hash of the licence key, never the key: make one with `of`.
+    """
+
+    simon_url: str
+    licence_hash: str
+    visma_tenant_id: str
+
+    @classmethod
+    def of(cls, simon_url: str, licence_key: str, visma_tenant_id: str) -> ActivationPair:
+        return cls(
+            simon_url=simon_url.strip().rstrip("/"),
+            licence_hash=_sha256("simon-visma licence", licence_key),
+            visma_tenant_id=visma_tenant_id.strip(),
+        )
+
+    @property
+    def key(self) -> str:
+        """The pair's key in the store: a hash of the URL, licence hash and company."""
+        return _sha256("simon-visma pair", self.simon_url, self.licence_hash,
+                       self.visma_tenant_id)
 
 
 class ActivationState(TenantScoped):
@@ -32,44 +71,54 @@ class ActivationState(TenantScoped):
         return _activation(row, ActivationEvent.NONE) if row else None
 
     async def begin_activation_if_needed(
-        self, enabled: bool, now: datetime | None = None
+        self, enabled: bool, now: datetime | None = None, pair: ActivationPair | None = None
     ) -> Activation:
         """Record the ``enabled`` flag as seen now and say whether an activation begins.
 
         * first sight of the tenant enabled (or enabled after only ever being disabled):
-          ``FIRST``; ``first_activated_at`` = now (S-40);
+          ``FIRST``; ``first_activated_at`` = now (S-40); but ``REACTIVATION`` when ``pair``
+          was activated before, under any tenant key (S-74);
         * ``enabled`` false -> true: ``REACTIVATION``;
         * otherwise ``NONE`` (still enabled, or disabled: S-73).
 
-        A new activation starts with nothing wiped; see `Activation.remaining_wipe`.
-        Atomic: of concurrent callers seeing the same change, one gets the event.
+        Every activation records ``pair``, and so does a start of a tenant already active
+        whose pair is not recorded yet. A new activation starts with nothing wiped; see
+        `Activation.remaining_wipe`. Atomic: of concurrent callers seeing the same change,
+        one gets the event.
         """
         when = as_utc(now) if now else utc_now()
-        insert = (
-            self._db.insert(tenant_activations)
-            .values(
-                tenant=self.tenant,
-                enabled=enabled,
-                activation_count=1 if enabled else 0,
-                first_activated_at=when if enabled else None,
-                activated_at=when if enabled else None,
-                wiped_kinds=[],
-                wiped_at=None,
-                updated_at=when,
-            )
-            .on_conflict_do_nothing(index_elements=[_t.tenant])
-            .returning(_t.tenant)
-        )
         async with self._db.write() as conn:
+            known = enabled and pair is not None and await _pair_known(conn, pair)
+            insert = (
+                self._db.insert(tenant_activations)
+                .values(
+                    tenant=self.tenant,
+                    enabled=enabled,
+                    activation_count=1 if enabled else 0,
+                    first_activated_at=when if enabled else None,
+                    activated_at=when if enabled else None,
+                    wiped_kinds=[],
+                    wiped_at=None,
+                    updated_at=when,
+                    reactivation=known,
+                )
+                .on_conflict_do_nothing(index_elements=[_t.tenant])
+                .returning(_t.tenant)
+            )
             if (await conn.execute(insert)).first() is not None:
                 row = await self._row(conn)
-                return _activation(row, ActivationEvent.FIRST if enabled else ActivationEvent.NONE)
+                if not enabled:
+                    return _activation(row, ActivationEvent.NONE)
+                await self._record_pair(conn, pair, when)
+                return _activation(
+                    row, ActivationEvent.REACTIVATION if known else ActivationEvent.FIRST
+                )
             row = await self._row(conn, lock=True)
             event = ActivationEvent.NONE
             if enabled and not row.enabled:
                 event = (
                     ActivationEvent.FIRST
-                    if row.activation_count == 0
+                    if row.activation_count == 0 and not known
                     else ActivationEvent.REACTIVATION
                 )
                 await conn.execute(
@@ -83,8 +132,10 @@ class ActivationState(TenantScoped):
                         wiped_kinds=[],
                         wiped_at=None,
                         updated_at=when,
+                        reactivation=event is ActivationEvent.REACTIVATION,
                     )
                 )
+                await self._record_pair(conn, pair, when)
             elif not enabled and row.enabled:
                 await conn.execute(
                     update(tenant_activations)
@@ -92,8 +143,28 @@ class ActivationState(TenantScoped):
                     .values(enabled=False, updated_at=when)
                 )
             else:
+                if enabled and row.activation_count > 0 and not known:
+                    # Active since before pairs were recorded: record it now (S-74).
+                    await self._record_pair(conn, pair, row.activated_at or when)
                 return _activation(row, event)
             return _activation(await self._row(conn), event)
+
+    async def _record_pair(self, conn: Any, pair: ActivationPair | None, when: datetime) -> None:
+        if pair is None:
+            return
+        values = {"last_activated_at": when, "last_tenant": self.tenant}
+        await conn.execute(
+            self._db.insert(activated_pairs)
+            .values(
+                pair=pair.key,
+                simon_url=pair.simon_url,
+                licence_hash=pair.licence_hash,
+                visma_tenant_id=pair.visma_tenant_id,
+                first_activated_at=when,
+                **values,
+            )
+            .on_conflict_do_update(index_elements=[_p.pair], set_=values)
+        )
 
     async def record_wipe(
         self, kinds: Iterable[str], *, complete: bool = True, now: datetime | None = None
@@ -136,6 +207,11 @@ class ActivationState(TenantScoped):
         return row
 
 
+async def _pair_known(conn: Any, pair: ActivationPair) -> bool:
+    found = await conn.execute(select(_p.pair).where(_p.pair == pair.key))
+    return found.first() is not None
+
+
 def _activation(row: Any, event: ActivationEvent) -> Activation:
     return Activation(
         event=event,
@@ -145,4 +221,5 @@ def _activation(row: Any, event: ActivationEvent) -> Activation:
         first_activated_at=row.first_activated_at,
         wiped_kinds=tuple(row.wiped_kinds or ()),
         wiped_at=row.wiped_at,
+        reactivation=bool(row.reactivation),
     )

@@ -1,8 +1,11 @@
 """The tables of the operator's own state (DESIGN.md section 3).
 
-Every table is keyed by ``tenant`` ("namespace/name" of the VismaIntegration), so
-forgetting a tenant (S-74) is one delete per table. Enumerated values are plain strings,
-checked in Python (`records`), so that a new value never needs a schema migration.
+Every table but one is keyed by ``tenant`` ("namespace/name" of the VismaIntegration), so
+forgetting a tenant (S-74) is one delete per table. The exception, ``activated_pairs``,
+records that a Simon licence and a Visma.net company were activated together: it outlives
+the tenant, so that a resource made again for the same pair is a re-activation.
+Enumerated values are plain strings, checked in Python (`records`), so that a new value
+never needs a schema migration.
 
 A change here needs a new alembic revision in ``migrations/versions``; a test compares
 the migrated schema with this metadata.
@@ -25,6 +28,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -159,7 +163,22 @@ tenant_activations = Table(
     Column("wiped_kinds", JSON, nullable=False),
     Column("wiped_at", UTCDateTime, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("reactivation", Boolean, nullable=False, server_default=false()),
     comment="S-40/S-72/S-73: activations and the wipe done for the current one",
+)
+
+activated_pairs = Table(
+    "activated_pairs",
+    metadata,
+    Column("pair", String(64), primary_key=True),
+    Column("simon_url", Text, nullable=False),
+    Column("licence_hash", String(64), nullable=False),
+    Column("visma_tenant_id", Text, nullable=False),
+    Column("first_activated_at", UTCDateTime, nullable=False),
+    Column("last_activated_at", UTCDateTime, nullable=False),
+    Column("last_tenant", String(TENANT_KEY_LENGTH), nullable=False),
+    comment="S-74: Simon licences (by hash) and Visma.net companies activated together; "
+    "kept when a tenant is forgotten",
 )
 
 integration_log = Table(
@@ -205,4 +224,5 @@ TENANT_TABLES: tuple[Table, ...] = (
     integration_log,
     loop_schedules,
 )
-"""Every table with per-tenant rows (all of them): what `Store.forget_tenant` empties."""
+"""Every table with per-tenant rows (all but ``activated_pairs``): what
+`Store.forget_tenant` empties."""

@@ -80,7 +80,8 @@ class ActivationEvent(StrEnum):
     FIRST = "first"
     """The tenant is enabled for the first time against this database."""
     REACTIVATION = "reactivation"
-    """The tenant went from ``enabled: false`` back to ``true``."""
+    """The tenant went from ``enabled: false`` back to ``true``, or a new tenant was enabled
+    for a Simon licence and Visma.net company activated together before."""
     NONE = "none"
     """Nothing started: still enabled, or disabled."""
 
@@ -188,11 +189,15 @@ class Activation:
     """The kinds wiped in Simon for the current activation (S-72)."""
     wiped_at: datetime | None
     """When the wipe of the current activation finished; None while it is still due."""
+    reactivation: bool = False
+    """The current activation is a re-activation: the tenant was enabled again, or it is a
+    new resource for a Simon licence and Visma.net company activated together before."""
 
     @property
     def is_first_activation(self) -> bool:
-        """The current activation is the tenant's first (so ``wipeOnFirstActivation`` applies)."""
-        return self.activation_count == 1
+        """The current activation is the first of this Simon licence and Visma.net company
+        (so ``wipeOnFirstActivation`` applies, else ``wipeOnReactivation``)."""
+        return self.activation_count == 1 and not self.reactivation
 
     @property
     def earliest_archive_time(self) -> datetime | None:

@@ -48,7 +48,10 @@ class Store:
             return sorted((await conn.execute(query)).scalars())
 
     async def forget_tenant(self, key: str) -> None:
-        """Delete every row of tenant ``key`` in one transaction (S-74); others stay."""
+        """Delete every row of tenant ``key`` in one transaction (S-74); others stay.
+
+        The record that its Simon licence and Visma.net company were activated together
+        stays, so that a resource made again for them is a re-activation."""
         check_tenant_key(key)
         async with self._db.write() as conn:
             for table in TENANT_TABLES:

@@ -3,11 +3,12 @@ activation wipe in Simon, once per activation."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
-from emulators.visma import DEFAULT_CLIENT_SECRET
+from emulators.visma import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from reconcilers.loops.masterdata import MasterDataLoop, MasterDataResult
 from reconcilers.store import ActivationEvent, LogTable, Severity
 from tests.fixtures.world import World, result_of
@@ -264,3 +265,53 @@ async def test_bad_credentials_fail_the_check_without_showing_them(
     assert WRONG_SECRET not in problem and DEFAULT_CLIENT_SECRET not in problem
     assert outcome.wiped == {}
     assert counts(world) == {"customer": 2, "location": 3, "item": 2}
+
+
+# --- S-74 the resource deleted and made again -------------------------------------------------
+
+async def test_resource_made_again_is_a_reactivation(world: World) -> None:
+    """S-74: deleting the resource forgets the tenant but not that its Simon licence and
+    Visma.net company were activated together: a new resource for that pair (another
+    namespace here) is a re-activation that wipes only `wipeOnReactivation`, so a live
+    Simon is not emptied again; a resource for another Visma.net company is a first
+    activation."""
+    seed_settings(world)
+    seed_simon(world)
+    world.visma.add_customer("10023", "Bakker", address=KERKSTRAAT)
+    first = world.run()
+    assert (await first.activate()).wiped == {"WorkAddresses": 3, "Customers": 2, "Items": 2}
+    assert (await first.run_loop(MasterDataLoop())).ok
+    world.simon.seed("item", Code="HANDMATIG")
+    live = counts(world)
+    assert live == {"customer": 1, "location": 1, "item": 4}
+    deletes = world.simon.write_count(verb="delete")
+
+    await world.store.forget_tenant(first.state.key)
+    assert first.state.key not in await world.store.tenants()
+    namespace, name = first.state.key.split("/")
+    moved = dataclasses.replace(world.run({"activation": {"wipeOnReactivation": ["Items"]}}),
+                                state=world.store.tenant(f"{namespace}-moved/{name}"))
+    outcome = await moved.activate()
+
+    assert outcome.event == ActivationEvent.REACTIVATION
+    assert outcome.wiped == {"Items": 4}
+    assert counts(world) == {**live, "item": 0}
+    assert world.simon.write_count(verb="delete") == deletes + 4
+    activation = await moved.state.activation.get()
+    assert activation is not None and activation.reactivation
+
+    await world.store.forget_tenant(moved.state.key)
+    again = world.run()  # the default wipeOnReactivation: none
+    assert again.state.key == first.state.key
+    reactivated = await again.activate()
+    assert reactivated.event == ActivationEvent.REACTIVATION and reactivated.wiped == {}
+    assert world.simon.write_count(verb="delete") == deletes + 4
+
+    await world.store.forget_tenant(again.state.key)
+    world.tenant_id = "6f1c2b7e-0d4e-4a55-9b8e-000000000002"
+    world.emulators.visma.add_client(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, [world.tenant_id])
+    await world.prepare()
+    seed_settings(world)
+    other = await world.run().activate()
+    assert other.event == ActivationEvent.FIRST and other.settings.valid
+    assert other.wiped == {"WorkAddresses": 1, "Customers": 1, "Items": 0}

@@ -6,16 +6,19 @@ import os
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from reconcilers.store import (
     DATABASE_URL_ENV,
     DatabaseUrlError,
+    alembic_config,
     async_url,
     default_database_url,
     open_store,
@@ -135,7 +138,7 @@ def test_alembic_command_line_with_x_url(database_url: str, tmp_path: Path) -> N
     assert _schema_diffs(database_url) == []
     current = _alembic_cli("-x", f"url={database_url}", "current", env=env, cwd=tmp_path)
     assert current.returncode == 0, current.stderr
-    assert "0001 (head)" in current.stdout
+    assert "0002 (head)" in current.stdout
     down = _alembic_cli("-x", f"url={database_url}", "downgrade", "base", env=env, cwd=tmp_path)
     assert down.returncode == 0, down.stderr
     assert _tables(database_url) <= {"alembic_version"}
@@ -166,3 +169,32 @@ def test_alembic_ini_ships_with_the_package() -> None:
         "store/migrations/*.mako",
     ):
         assert pattern in pyproject
+
+
+def test_activated_pairs_migration_keeps_activations(database_url: str) -> None:
+    """Revision 0002 adds the activated pairs (S-74) to a database in use: a tenant already
+    re-activated stays in its re-activation, one in its first activation stays there, and
+    the revision downgrades again."""
+    upgrade_database(database_url, "0001")
+    engine = create_sync_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            for tenant, count in (("ns/once", 1), ("ns/twice", 2)):
+                conn.execute(
+                    text("INSERT INTO tenant_activations (tenant, enabled, activation_count, "
+                         "wiped_kinds, updated_at) VALUES (:tenant, :enabled, :count, "
+                         "'[]', :at)"),
+                    {"tenant": tenant, "enabled": True, "count": count,
+                     "at": datetime(2026, 3, 2, 9, tzinfo=UTC)})
+        upgrade_database(database_url)
+        assert _schema_diffs(database_url) == []
+        with engine.connect() as conn:
+            got = dict(conn.execute(
+                text("SELECT tenant, reactivation FROM tenant_activations")).all())
+        assert {k: bool(v) for k, v in got.items()} == {"ns/once": False, "ns/twice": True}
+        command.downgrade(alembic_config(database_url), "0001")
+        assert "activated_pairs" not in _tables(database_url)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM tenant_activations")).scalar() == 2
+    finally:
+        engine.dispose()

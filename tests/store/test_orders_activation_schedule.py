@@ -6,8 +6,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
-from reconcilers.store import ActivationEvent, Store, open_store, order_key
+from reconcilers.store import ActivationEvent, ActivationPair, Store, open_store, order_key
+from reconcilers.store.models import activated_pairs
 
 pytestmark = pytest.mark.anyio
 
@@ -161,3 +163,62 @@ async def test_loop_schedules_survive_restart(database_url: str) -> None:
         assert set(await schedules.all()) == {"cleanup", "orders"}
     finally:
         await store.close()
+
+
+PAIR = ActivationPair.of("https://acme.simon.example/", "licence-4711-secret", "1234567")
+OTHER_PAIR = ActivationPair.of("https://acme.simon.example", "licence-4711-secret", "7654321")
+
+
+async def test_pair_activated_before_makes_a_reactivation(store: Store) -> None:
+    """S-74: the record that a Simon licence and a Visma.net company were activated together
+    survives forgetting the tenant; a tenant enabled for that pair again (the same key made
+    again, or another namespace) is a re-activation, another pair a first activation."""
+    first = await store.tenant(TENANT).activation.begin_activation_if_needed(
+        True, now=T0, pair=PAIR)
+    assert first.event is ActivationEvent.FIRST and first.is_first_activation
+    assert not first.reactivation
+    await store.forget_tenant(TENANT)
+    assert await store.tenants() == []
+
+    again = await store.tenant(TENANT).activation.begin_activation_if_needed(
+        True, now=T0 + timedelta(days=1), pair=PAIR)
+    assert again.event is ActivationEvent.REACTIVATION
+    assert again.reactivation and not again.is_first_activation
+    assert again.activation_count == 1 and again.remaining_wipe(["Items"]) == ["Items"]
+    # A restart of the re-created tenant: no new event, still a re-activation.
+    restart = await store.tenant(TENANT).activation.get()
+    assert restart is not None and not restart.is_first_activation
+
+    moved = store.tenant("tenant-acme-2/acme").activation
+    assert (await moved.begin_activation_if_needed(False, pair=PAIR)).event \
+        is ActivationEvent.NONE
+    on = await moved.begin_activation_if_needed(True, pair=PAIR)
+    assert on.event is ActivationEvent.REACTIVATION and not on.is_first_activation
+
+    other = await store.tenant("tenant-other/other").activation.begin_activation_if_needed(
+        True, pair=OTHER_PAIR)
+    assert other.event is ActivationEvent.FIRST and other.is_first_activation
+
+
+async def test_pair_of_a_tenant_active_before_pairs_were_recorded(store: Store) -> None:
+    """S-74: a tenant active before pairs were recorded records its pair when it starts
+    again, so deleting and making it again later is a re-activation."""
+    old = store.tenant(TENANT).activation
+    assert (await old.begin_activation_if_needed(True)).event is ActivationEvent.FIRST
+    assert (await old.begin_activation_if_needed(True, pair=PAIR)).event \
+        is ActivationEvent.NONE
+    await store.forget_tenant(TENANT)
+    again = await store.tenant(TENANT).activation.begin_activation_if_needed(True, pair=PAIR)
+    assert again.event is ActivationEvent.REACTIVATION
+
+
+async def test_pair_keeps_no_licence_key_in_clear(store: Store) -> None:
+    """S-82: the store holds a hash of the licence key, never the key."""
+    await store.tenant(TENANT).activation.begin_activation_if_needed(True, pair=PAIR)
+    assert "licence-4711-secret" not in repr(PAIR)
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(select(activated_pairs))).all()
+    assert len(rows) == 1
+    assert "licence-4711-secret" not in repr(rows)
+    assert rows[0].simon_url == "https://acme.simon.example"
+    assert rows[0].visma_tenant_id == "1234567" and rows[0].last_tenant == TENANT
