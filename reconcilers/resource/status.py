@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -145,6 +145,10 @@ class ActivationStatus(_StatusModel):
     activated_at: datetime | None = Field(None, description=(
         "When the current activation began; work orders archived before the first one are not "
         "sent."))
+    event: Literal["first", "reactivation"] | None = Field(None, description=(
+        "first: this Simon licence and Visma.net company were set up together for the first "
+        "time (wipeOnFirstActivation applied); reactivation: enabled again, or a resource "
+        "created again for a pair set up before (only wipeOnReactivation applied)."))
     wiped: list[Annotated[WipeKind, Field(description="A kind of Simon record.")]] | None = (
         Field(None, description="Kinds emptied in Simon for the current activation."))
 
