@@ -8,7 +8,11 @@ own namespace only (S-82). Environment: SIMON_VISMA_DATABASE_URL (default: a SQL
 the working folder), SIMON_VISMA_METRICS_PORT (default 9090; 0 turns metrics off),
 SIMON_VISMA_FIRST_RUN_SPREAD_SECONDS (default 60: the first run of each loop of a tenant is
 delayed by a stable jitter of up to this many seconds, so many tenants do not fire at once
-after a start; 0 starts the loops at once, which tests use).
+after a start; 0 starts the loops at once, which tests use),
+SIMON_VISMA_OVERDUE_MARGIN_SECONDS (default 120: /healthz fails while a loop of a running
+tenant is more than three of its intervals and this margin past its due time, so the liveness
+probe restarts a process whose loops are stuck), SIMON_VISMA_DATABASE_POOL_SIZE (default 20
+connections to PostgreSQL, and as many more while passes wait for one).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from kubernetes.client.exceptions import ApiException
 from reconcilers.resource.credentials import CredentialsError
 from reconcilers.resource.spec import GROUP, PLURAL, VERSION
 from reconcilers.runtime import metrics
+from reconcilers.runtime.schedule import DUE, overdue
 from reconcilers.runtime.service import Kubernetes, TenantService
 from reconcilers.store import default_database_url, open_store
 
@@ -138,3 +143,17 @@ async def deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.probe(id="tenants")
 async def tenants(memo: kopf.Memo, **_: Any) -> int:
     return len(await memo.store.tenants())
+
+
+@kopf.on.probe(id="loops")
+async def loops(**_: Any) -> int:
+    """The liveness probe fails while a loop of a running tenant is long overdue (a pass
+    that never ends, a loop that no longer runs); it passes again once the loop is on time.
+    Answers how many loops run on time."""
+    late = overdue()
+    if late:
+        shown = ", ".join(f"the {due.loop} loop of {due.tenant} (due {due.at.isoformat()})"
+                          for due in late[:5])
+        more = f" and {len(late) - 5} more" if len(late) > 5 else ""
+        raise kopf.PermanentError(f"Overdue: {shown}{more}.")
+    return len(DUE)

@@ -68,6 +68,14 @@ def build_clients(
     return visma_client, simon_client
 
 
+def unexpected(error: BaseException) -> str:
+    """An error no pass expects (the store, a bug) in plain words: its kind and first line."""
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    kind = type(error).__name__
+    return (f"an unexpected error ({kind}): {first}" if first
+            else f"an unexpected error ({kind})")
+
+
 @dataclass
 class ActivationOutcome:
     event: ActivationEvent
@@ -159,7 +167,14 @@ class TenantRun:
         except ApiError as error:
             log.warning("%s: %s loop could not complete: %s", self.tenant.key, loop.key, error)
             return LoopOutcome(loop, None, str(error))
-        await self.state.schedules.record_success(loop.key)
+        except Exception as error:  # the store, a bug: the pass failed, the loop goes on
+            log.exception("%s: %s loop failed unexpectedly", self.tenant.key, loop.key)
+            return LoopOutcome(loop, None, unexpected(error))
+        try:
+            await self.state.schedules.record_success(loop.key)
+        except Exception as error:
+            log.exception("%s: %s loop could not record its pass", self.tenant.key, loop.key)
+            return LoopOutcome(loop, result, unexpected(error))
         return LoopOutcome(loop, result)
 
     async def close(self) -> None:

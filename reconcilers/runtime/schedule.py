@@ -12,6 +12,16 @@ effect at once (cleanup changed from 48h to 1h runs within the hour of its last 
 not 48 hours after it); a longer one takes effect from the next pass on, and never postpones
 a pass already planned sooner. The schedule re-plans when it starts (a restart with a changed
 spec) and whenever the service tells it the spec's schedule changed (`Wakeup`).
+
+Every loop is supervised: a pass that fails, for whatever reason (an API, the store, a bug),
+is an outcome with its error, and the loop runs again. After failed passes the next one is
+due sooner than the interval, with a backoff that doubles from `RETRY_FIRST` up to the
+interval. When even planning or reporting a pass fails (the store is down), the error is
+logged and the loop waits the same backoff, keeping its due time in memory.
+
+`DUE` is this process's view of its loops: each running loop's due time and interval. A loop
+whose due time is long past (`overdue`) is stuck: a pass that never ends, or a loop that does
+not run; the operator's liveness probe fails for it.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
@@ -35,22 +46,71 @@ OnWait = Callable[[AnyLoop, datetime], Awaitable[None]]
 
 FIRST_RUN_SPREAD_ENV = "SIMON_VISMA_FIRST_RUN_SPREAD_SECONDS"
 DEFAULT_FIRST_RUN_SPREAD = timedelta(minutes=1)
+OVERDUE_MARGIN_ENV = "SIMON_VISMA_OVERDUE_MARGIN_SECONDS"
+DEFAULT_OVERDUE_MARGIN = timedelta(minutes=2)
+OVERDUE_INTERVALS = 3
+"""A loop is overdue when its due time is more than this many intervals (plus the margin)
+past."""
+RETRY_FIRST = timedelta(seconds=15)
+"""The wait after a first failed pass (at most the loop's interval); it doubles with each
+failed pass after it, up to the interval."""
+
+
+@dataclass(frozen=True)
+class Due:
+    """When a running loop of a tenant is due, and its interval."""
+
+    tenant: str
+    loop: str
+    at: datetime
+    interval: timedelta
+
+
+DUE: dict[tuple[str, str], Due] = {}
+"""The due time of every loop running in this process, by (tenant key, loop key)."""
+
+
+def overdue_margin() -> timedelta:
+    """$SIMON_VISMA_OVERDUE_MARGIN_SECONDS, else 2 minutes (also, with a warning, when the
+    variable is not a number of seconds >= 0)."""
+    return _seconds_from(OVERDUE_MARGIN_ENV, DEFAULT_OVERDUE_MARGIN)
+
+
+def overdue(now: datetime | None = None) -> list[Due]:
+    """The loops of this process whose due time is more than `OVERDUE_INTERVALS` intervals
+    and the margin past: they do not run as they should."""
+    now = now or utc_now()
+    margin = overdue_margin()
+    return [due for due in DUE.values()
+            if now - due.at > OVERDUE_INTERVALS * due.interval + margin]
+
+
+def backoff(interval: timedelta, failures: int) -> timedelta:
+    """The wait after `failures` failed passes in a row: the interval when there are none,
+    else `RETRY_FIRST` doubled for each one after the first, at most the interval."""
+    if failures <= 0:
+        return interval
+    step = RETRY_FIRST * 2 ** min(failures - 1, 32)
+    return min(step, interval)
 
 
 def first_run_spread() -> timedelta:
     """The cap on a first run's jitter: $SIMON_VISMA_FIRST_RUN_SPREAD_SECONDS, else 1 minute
     (also, with a warning, when the variable is not a number of seconds >= 0)."""
-    raw = os.environ.get(FIRST_RUN_SPREAD_ENV, "").strip()
+    return _seconds_from(FIRST_RUN_SPREAD_ENV, DEFAULT_FIRST_RUN_SPREAD)
+
+
+def _seconds_from(name: str, default: timedelta) -> timedelta:
+    raw = os.environ.get(name, "").strip()
     if not raw:
-        return DEFAULT_FIRST_RUN_SPREAD
+        return default
     try:
         seconds = float(raw)
     except ValueError:
         seconds = -1.0
     if not 0 <= seconds < float("inf"):
-        log.warning("%s=%r is not a number of seconds >= 0; using %s", FIRST_RUN_SPREAD_ENV,
-                    raw, DEFAULT_FIRST_RUN_SPREAD)
-        return DEFAULT_FIRST_RUN_SPREAD
+        log.warning("%s=%r is not a number of seconds >= 0; using %s", name, raw, default)
+        return default
     return timedelta(seconds=seconds)
 
 
@@ -90,9 +150,11 @@ async def next_due(run: TenantRun, loop: AnyLoop, now: datetime, *, spread: bool
                      else timedelta())
 
 
-async def plan_next(run: TenantRun, loop: AnyLoop, finished: datetime) -> datetime:
-    """Plan a loop's next pass after one that ended at `finished`, and store it."""
-    due = due_after(finished, interval_of(run, loop))
+async def plan_next(run: TenantRun, loop: AnyLoop, finished: datetime,
+                    failures: int = 0) -> datetime:
+    """Plan a loop's next pass after one that ended at `finished`, and store it; after
+    `failures` failed passes in a row, sooner (`backoff`)."""
+    due = due_after(finished, backoff(interval_of(run, loop), failures))
     await run.state.schedules.set_next_run(loop.key, due, now=finished)
     return due
 
@@ -182,10 +244,27 @@ async def run_on_schedule(
     await replan(run, loops)
 
     async def one(loop: AnyLoop) -> None:
+        try:
+            await supervised(loop)
+        finally:
+            DUE.pop((run.tenant.key, loop.key), None)
+
+    async def due_of(loop: AnyLoop) -> datetime:
+        """The loop's first due time; when the store cannot say, now."""
+        try:
+            return await next_due(run, loop, utc_now(), spread=spread)
+        except Exception:
+            log.exception("%s: %s loop could not read its due time", run.tenant.key, loop.key)
+            return utc_now()
+
+    async def supervised(loop: AnyLoop) -> None:
         wake = wakeup.event(loop) if wakeup is not None else None
-        due = await next_due(run, loop, utc_now(), spread=spread)
+        due = await due_of(loop)
         told: datetime | None = None
+        failures = 0
         while not stop.is_set():
+            DUE[(run.tenant.key, loop.key)] = Due(run.tenant.key, loop.key, due,
+                                                   interval_of(run, loop))
             # A stored due time further off than the longest interval (the clock moved
             # back) is waited for at most that long.
             wait = min((due - utc_now()).total_seconds(), DURATION_MAX.total_seconds())
@@ -197,12 +276,27 @@ async def run_on_schedule(
                 if woken is _Woken.STOP:
                     return
                 if woken is _Woken.WAKE:
-                    due = await stored_due(run, loop) or due
+                    try:
+                        due = await stored_due(run, loop) or due
+                    except Exception:
+                        log.exception("%s: %s loop could not read its due time",
+                                      run.tenant.key, loop.key)
                     continue
             lag = max(0.0, (utc_now() - due).total_seconds())
-            outcome = await run.run_loop(loop)
+            outcome = await run.run_loop(loop)  # a failed pass is an outcome
             outcome.lag = lag
-            due = await plan_next(run, loop, utc_now())
-            await on_outcome(outcome)
+            failures = 0 if outcome.ok else failures + 1
+            try:
+                due = await plan_next(run, loop, utc_now(), failures)
+            except Exception:
+                failures = max(failures, 1)
+                wait_for = backoff(interval_of(run, loop), failures)
+                log.exception("%s: %s loop could not plan its next pass; it runs again in %s",
+                              run.tenant.key, loop.key, wait_for)
+                due = due_after(utc_now(), wait_for)
+            try:
+                await on_outcome(outcome)
+            except Exception:
+                log.exception("%s: %s loop could not report its pass", run.tenant.key, loop.key)
 
     await asyncio.gather(*(one(loop) for loop in loops))

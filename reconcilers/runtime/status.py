@@ -11,6 +11,8 @@ patches at most every few minutes (each PATCH is a watch event for every client)
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,12 +21,16 @@ from reconcilers.loops.activation import SettingsCheck
 from reconcilers.loops.base import field_named
 from reconcilers.resource.spec import WipeKind
 from reconcilers.resource.status import (
+    RECENT_ERRORS_LIMIT,
     ActivationStatus,
     ConditionType,
     RecentError,
     VismaIntegrationStatus,
 )
-from reconcilers.runtime.runner import LOOPS, LoopOutcome, TenantRun
+from reconcilers.runtime.runner import LOOPS, AnyLoop, LoopOutcome, TenantRun
+from reconcilers.store.records import LoopSchedule
+
+log = logging.getLogger(__name__)
 
 TIMESTAMP_SLACK = timedelta(minutes=5)
 TABLE_NAMES = {"workorder": "work order", "customer": "customer",
@@ -48,32 +54,94 @@ async def build_status(
     for loop in LOOPS:
         outcome = outcomes.get(loop.key)
         field = field_named(VismaIntegrationStatus, loop.name)
-        setattr(status, field, await loop.status(
-            state, schedules.get(loop.key),
-            outcome.result if outcome is not None and outcome.ok else None,
-            getattr(status, field)))
+        try:
+            section = await loop.status(
+                state, schedules.get(loop.key),
+                outcome.result if outcome is not None and outcome.ok else None,
+                getattr(status, field))
+        except Exception:  # the store: the section stays as it was, the conditions are told
+            log.exception("%s: the %s section of status could not be read", run.tenant.key,
+                          loop.key)
+            continue
+        setattr(status, field, section)
 
     activation = await state.activation.get()
     if activation is not None:
         status.activation = ActivationStatus(
             activated_at=activation.activated_at,
+            event="first" if activation.is_first_activation else "reactivation",
             wiped=[WipeKind(kind) for kind in activation.wiped_kinds] or None)
-    status.recent_errors = [
+    logged = [
         RecentError(time=e.time, table=TABLE_NAMES.get(e.table.value, e.table.value), key=e.key,
                     message=e.message, action=e.action)
-        for e in reversed(await state.log.recent_errors(10))
+        for e in reversed(await state.log.recent_errors(RECENT_ERRORS_LIMIT))
     ]
-    set_conditions(status, run, outcomes, settings, now)
+    failing = loop_errors(run, outcomes, previous, now)
+    room = RECENT_ERRORS_LIMIT - len(failing)
+    status.recent_errors = [*(logged[-room:] if room > 0 else []), *failing]
+    status.error_count = len(status.recent_errors)
+    set_conditions(status, run, outcomes, settings, now, schedules)
     return status
+
+
+def loop_errors(run: TenantRun, outcomes: Mapping[str, LoopOutcome],
+                previous: VismaIntegrationStatus, now: datetime) -> list[RecentError]:
+    """One entry for each loop whose last pass failed, listed after the integration log's
+    errors (so the Errors column counts them); its time is when status first listed it."""
+    since = {e.message: e.time for e in previous.recent_errors or [] if e.table is None}
+    errors = []
+    for loop in LOOPS:
+        outcome = outcomes.get(loop.key)
+        if outcome is not None and outcome.error is not None:
+            message = failing_message(run, loop, outcome.error)
+            errors.append(RecentError(time=since.get(message, now), message=message))
+    return errors[-RECENT_ERRORS_LIMIT:]
+
+
+LOOP_WORDS = {"masterdata": "master-data", "cleanup": "cleanup", "orders": "orders",
+              "imports": "imports"}
+"""How a user reads a loop's name in a message."""
+
+_REFUSED = re.compile(r"^(?:.*: )?(simon|visma\.net) 40[13]\b", re.IGNORECASE)
+
+
+def failing_reason(loop: AnyLoop) -> str:
+    """The Ready reason for a loop whose last pass failed: `OrdersFailing`,
+    `MasterDataFailing`, ..."""
+    return f"{loop.name[0].upper()}{loop.name[1:]}Failing"
+
+
+def failing_message(run: TenantRun, loop: AnyLoop, error: str) -> str:
+    """What a user reads when a loop's last pass failed: the loop, the error and, when an
+    API refused the credentials, which Secret to fix."""
+    message = f"The {LOOP_WORDS.get(loop.key, loop.key)} loop could not complete: {error}"
+    refused = _REFUSED.search(error)
+    if refused is not None:
+        spec = run.tenant.spec
+        if refused.group(1).lower() == "simon":
+            message += (f" Simon refused the credentials: fix the Secret "
+                        f"{spec.simon.credentials_secret_ref.name} (keys username, password "
+                        f"and licenseKey).")
+        else:
+            message += (f" Visma.net refused the credentials: fix the Secret "
+                        f"{spec.visma.credentials_secret_ref.name} (keys clientId and "
+                        f"clientSecret).")
+    return message
 
 
 def set_conditions(status: VismaIntegrationStatus, run: TenantRun,
                    outcomes: Mapping[str, LoopOutcome], settings: SettingsCheck | None,
-                   now: datetime) -> None:
+                   now: datetime, schedules: Mapping[str, LoopSchedule] | None = None) -> None:
     """Active, SettingsValid, the loops' own (Synced, CleanupHeld) and the summary Ready
-    (metav1.Condition shape)."""
+    (metav1.Condition shape).
+
+    Ready is True when the settings are valid and every loop's last pass completed, or the
+    loop is not due yet (its stored due time, `schedules` by loop key, is still ahead);
+    otherwise False: the settings' problem, else the first loop whose last pass failed
+    (reason `<Loop>Failing`, its error), else the loops still waiting for a first pass."""
     generation = run.tenant.generation
     enabled = run.tenant.spec.enabled
+    schedules = schedules or {}
 
     def put(kind: ConditionType, ok: bool, reason: str, message: str) -> None:
         status.set_condition(kind.value, ok, reason, message, now=now,
@@ -81,7 +149,7 @@ def set_conditions(status: VismaIntegrationStatus, run: TenantRun,
 
     put(ConditionType.ACTIVE, enabled, "Enabled" if enabled else "Disabled",
         "The integration runs." if enabled
-        else "spec.enabled is false: nothing is fetched or sent (S-73).")
+        else "spec.enabled is false: nothing is fetched or sent.")
     if settings is not None:
         put(ConditionType.SETTINGS_VALID, settings.valid,
             "SettingsValid" if settings.valid
@@ -92,19 +160,37 @@ def set_conditions(status: VismaIntegrationStatus, run: TenantRun,
         if outcome is not None:
             for update in loop.conditions(outcome.result, outcome.error):
                 put(update.type, update.ok, update.reason, update.message)
-    synced = status.get_condition(ConditionType.SYNCED.value)
     valid = status.get_condition(ConditionType.SETTINGS_VALID.value)
-    ready = (enabled and valid is not None and valid.status == "True"
-             and synced is not None and synced.status == "True")
+    failing = [(loop, outcome.error) for loop in LOOPS
+               if (outcome := outcomes.get(loop.key)) is not None and outcome.error is not None]
+    waiting = [loop for loop in LOOPS if loop.key not in outcomes
+               and not _not_due_yet(schedules.get(loop.key), now)]
     if not enabled:
-        reason, message = "Disabled", "The integration is disabled."
-    elif ready:
-        reason, message = "Available", "Settings are valid and master data is in step."
+        ready, reason, message = False, "Disabled", "The integration is disabled."
+    elif valid is None or valid.status != "True":
+        ready, reason = False, "Unavailable" if valid is not None else "Starting"
+        message = valid.message if valid is not None else "Waiting for the settings check."
+    elif failing:
+        loop, error = failing[0]
+        ready, reason = False, failing_reason(loop)
+        message = " ".join(failing_message(run, loop, error) for loop, error in failing)
+    elif waiting:
+        ready, reason = False, "Starting"
+        message = ("Waiting for the first pass of the "
+                   f"{_words([LOOP_WORDS.get(loop.key, loop.key) for loop in waiting])} "
+                   f"loop{'s' if len(waiting) > 1 else ''}.")
     else:
-        problems = [c.message for c in (valid, synced) if c is not None and c.status != "True"]
-        reason = "Unavailable" if problems else "Starting"
-        message = "; ".join(problems) or "Waiting for the first passes."
+        ready, reason, message = True, "Available", "Settings are valid and every loop completes."
     put(ConditionType.READY, ready, reason, message)
+
+
+def _not_due_yet(schedule: LoopSchedule | None, now: datetime) -> bool:
+    return (schedule is not None and schedule.next_run_at is not None
+            and schedule.next_run_at > now)
+
+
+def _words(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _without_timestamps(value: Any) -> Any:

@@ -35,6 +35,16 @@ SQLITE_BEGIN_OPTION = "simon_visma_sqlite_begin"
 
 MIGRATION_LOCK_ID = 0x5349_4D56  # "SIMV": PostgreSQL advisory lock held while migrating
 
+POOL_SIZE_ENV = "SIMON_VISMA_DATABASE_POOL_SIZE"
+DEFAULT_POSTGRESQL_POOL_SIZE = 20
+"""Connections kept open to PostgreSQL; as many more are opened while passes wait for one.
+A pass holds a connection for one short transaction at a time, so many tenants' passes share
+a few connections."""
+POOL_TIMEOUT_SECONDS = 600.0
+"""How long a pass waits for a free connection before its pass fails (and is retried): a
+busy pool makes passes wait their turn; only a store that stopped answering fails them. The
+same holds for SQLite (its pool keeps SQLAlchemy's default size: one file has one writer)."""
+
 POSTGRESQL_CONNECT_TIMEOUT_SECONDS = 10
 """How long a connection attempt to PostgreSQL may take (unless the URL says
 ``?connect_timeout=``): an unreachable server is an error, not a hang."""
@@ -106,10 +116,24 @@ def create_store_engine(url: str | URL) -> AsyncEngine:
     target = async_url(url)
     _require_driver(target)
     if _backend(target) == "sqlite":
-        engine = create_async_engine(target, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+        engine = create_async_engine(target, pool_timeout=POOL_TIMEOUT_SECONDS,
+                                     connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
         install_sqlite_hooks(engine.sync_engine)
         return engine
-    return create_async_engine(target, pool_pre_ping=True, connect_args=_pg_args(target))
+    size = pool_size()
+    return create_async_engine(target, pool_pre_ping=True, pool_size=size, max_overflow=size,
+                               pool_timeout=POOL_TIMEOUT_SECONDS, connect_args=_pg_args(target))
+
+
+def pool_size() -> int:
+    """$SIMON_VISMA_DATABASE_POOL_SIZE, else `DEFAULT_POSTGRESQL_POOL_SIZE`; a
+    `DatabaseUrlError` when it is not a whole number of at least 1."""
+    raw = os.environ.get(POOL_SIZE_ENV, "").strip()
+    if not raw:
+        return DEFAULT_POSTGRESQL_POOL_SIZE
+    if not raw.isdigit() or int(raw) < 1:
+        raise DatabaseUrlError(f"{POOL_SIZE_ENV}={raw!r}: give a whole number of at least 1")
+    return int(raw)
 
 
 def create_sync_engine(url: str | URL) -> Engine:

@@ -40,24 +40,34 @@ async def status_of(run: TenantRun, *outcomes: LoopOutcome,
                               {o.loop.key: o for o in outcomes}, settings, NOW)
 
 
-async def test_synced_and_ready_follow_the_master_data_pass(sqlite_world: World) -> None:
+async def test_synced_follows_master_data_and_ready_every_loop(sqlite_world: World) -> None:
     """S-81: a master-data pass that could not complete makes Synced and Ready false with
-    its error; one that completes makes them true (settings valid). Another loop's failure
-    is not master data's."""
+    its error; one that completes makes Synced true, but Ready stays false while the orders
+    loop fails, naming it; once every loop completed, Ready is true (settings valid)."""
     run = sqlite_world.run()
     partial = MasterDataResult(customers=KindResult(seen=200, done=200, total=500,
                                                     first_import=True))
     status = await status_of(run, LoopOutcome(MASTER_DATA, partial, UNREACHABLE))
     assert condition(status, "Synced") == ("False", "ReconcileError", UNREACHABLE)
-    assert condition(status, "Ready") == ("False", "Unavailable", UNREACHABLE)
+    assert condition(status, "Ready") == (
+        "False", "MasterDataFailing", f"The master-data loop could not complete: {UNREACHABLE}")
 
     status = await status_of(run, LoopOutcome(MASTER_DATA, MasterDataResult()),
                              LoopOutcome(ORDERS, OrdersResult(error=UNREACHABLE), UNREACHABLE),
                              previous=status)
     assert condition(status, "Synced") == ("True", "ReconcileSuccess",
                                            "Master data is in step with Visma.net.")
+    assert condition(status, "Ready") == (
+        "False", "OrdersFailing", f"The orders loop could not complete: {UNREACHABLE}")
+    assert status.error_count == 1
+    assert [e.message for e in status.recent_errors or []] == [
+        f"The orders loop could not complete: {UNREACHABLE}"]
+
+    status = await status_of(run, *(LoopOutcome(loop, None) for loop in LOOPS),
+                             previous=status)
     assert condition(status, "Ready") == ("True", "Available",
-                                          "Settings are valid and master data is in step.")
+                                          "Settings are valid and every loop completes.")
+    assert status.error_count == 0
     assert [c.type for c in status.conditions or []] == [
         "Active", "SettingsValid", "Synced", "Ready"]
 
@@ -65,7 +75,9 @@ async def test_synced_and_ready_follow_the_master_data_pass(sqlite_world: World)
 async def test_no_pass_yet_is_starting(sqlite_world: World) -> None:
     """S-81: before any pass the tenant is Starting; every loop's section is there, empty."""
     status = await status_of(sqlite_world.run())
-    assert condition(status, "Ready") == ("False", "Starting", "Waiting for the first passes.")
+    assert condition(status, "Ready") == (
+        "False", "Starting",
+        "Waiting for the first pass of the master-data, cleanup, orders and imports loops.")
     wire = status.to_wire()
     assert wire["masterData"] == {"customers": 0, "items": 0, "workAddresses": 0,
                                   "highestModified": {}}
