@@ -241,7 +241,10 @@ async def run_on_schedule(
     each time a loop starts waiting for a new due time. `wakeup` makes waiting loops read
     their due times again (the service wakes them after `replan`)."""
     loops = list(loops)
-    await replan(run, loops)
+    try:
+        await replan(run, loops)
+    except Exception:  # the store: the loops run on the due times they can read
+        log.exception("%s: the loops' due times could not be planned again", run.tenant.key)
 
     async def one(loop: AnyLoop) -> None:
         try:

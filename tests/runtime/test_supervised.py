@@ -5,13 +5,17 @@ the liveness probe until it finishes."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from datetime import timedelta
 
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 
-from reconcilers.runtime.schedule import overdue
+from reconcilers.runtime.runner import LoopOutcome, loop_named
+from reconcilers.runtime.schedule import backoff, overdue, run_on_schedule
+from tests.fixtures.world import World
 from tests.runtime.conftest import ServedTenant, serving, wait_until
 
 pytestmark = pytest.mark.anyio
@@ -118,3 +122,36 @@ async def test_a_loop_stuck_in_a_pass_is_overdue_until_it_finishes(
         await wait_until(lambda: rule.fired and not any(d.tenant == key for d in overdue()),
                          "the orders loop on time again", served.cluster)
     assert not any(d.tenant == key for d in overdue())
+
+
+def test_after_failed_passes_the_next_one_comes_sooner_backing_off_to_the_interval() -> None:
+    """A failed pass is retried after 15 seconds, then 30, 60... never later than the
+    loop's interval; a pass that completed waits the interval."""
+    day = timedelta(days=2)
+    assert [backoff(day, n) for n in range(4)] == [
+        day, timedelta(seconds=15), timedelta(seconds=30), timedelta(seconds=60)]
+    assert backoff(timedelta(seconds=20), 2) == timedelta(seconds=20)
+    assert backoff(day, 40) == day
+
+
+async def test_a_loop_goes_on_when_its_due_times_cannot_be_stored(
+        sqlite_world: World, caplog: pytest.LogCaptureFixture) -> None:
+    """The store losing the table of due times: every pass is still run and reported (as
+    failed: it could not be recorded), the planning errors are logged, and the loop runs
+    again on the due time it keeps in memory."""
+    run = sqlite_world.run({"schedule": {"imports": "1s"}})
+    imports = loop_named("imports")
+    outcomes: list[LoopOutcome] = []
+    stop = asyncio.Event()
+
+    async def record(outcome: LoopOutcome) -> None:
+        outcomes.append(outcome)
+        if len(outcomes) == 2:
+            stop.set()
+
+    async with sqlite_world.store.engine.begin() as connection:
+        await connection.execute(text("ALTER TABLE loop_schedules RENAME TO aside"))
+    await asyncio.wait_for(run_on_schedule(run, [imports], stop, record, spread=False), 30)
+    assert [o.ok for o in outcomes] == [False, False]
+    assert all("unexpected error" in (o.error or "") for o in outcomes)
+    assert any("could not plan its next pass" in r.getMessage() for r in caplog.records)
