@@ -63,6 +63,16 @@ CHECKED_ORDER_SETTINGS = ("document_type", "work_time_item", "travel_time_item",
 """The `spec.orders` fields the settings check reads (S-71)."""
 
 
+ACTIVATED = {
+    "first": "Activated for the first time (first activation): this Simon licence and Visma.net "
+             "company were not set up together before, so Simon is emptied of the kinds in "
+             "spec.activation.wipeOnFirstActivation.",
+    "reactivation": "Activated again (reactivation): enabled again, or this Simon licence and "
+                    "Visma.net company were set up together before, so only the kinds in "
+                    "spec.activation.wipeOnReactivation are emptied.",
+}
+"""The Activated Event's message per activation event."""
+
 @dataclass
 class Kubernetes:
     """What the service needs from Kubernetes, supplied by the operator."""
@@ -205,12 +215,11 @@ class TenantService:
         was_enabled = self.status.get_condition(ConditionType.ACTIVE.value)
         activation = await run.activate()
         if activation.event.value != "none":
-            await self.kube.event("Normal", "Activated",
-                                  f"Activation ({activation.event.value}) of the integration.")
+            await self.kube.event("Normal", "Activated", ACTIVATED[activation.event.value])
         if activation.wiped:
             wiped = ", ".join(f"{n} {kind}" for kind, n in activation.wiped.items())
             await self.kube.event("Normal", "Wiped", f"Activation wipe removed from Simon: "
-                                  f"{wiped} (S-72).")
+                                  f"{wiped}.")
         if not tenant.spec.enabled:
             if was_enabled is None or was_enabled.status == "True":
                 await self._disabled_event()
@@ -258,7 +267,8 @@ class TenantService:
 
     async def _disabled_event(self) -> None:
         await self.kube.event("Normal", "Disabled",
-                              "spec.enabled is false: every loop stopped (S-73).")
+                              "spec.enabled is false: every loop stopped; nothing is fetched or "
+                              "sent until it is true again.")
 
     async def _credentials(self, tenant: Tenant) -> tuple[VismaCredentials, SimonCredentials]:
         secrets: dict[str, dict[str, str]] = {}

@@ -205,7 +205,7 @@ def test_disabling_stops_every_loop_and_enabling_resumes(
                          o, "Ready", "True") and o["status"]["orders"].get("sent") == 1)
     assert_conditions_observe_generation(obj)
     assert obj["status"]["activation"]["wiped"] == ["Items"]
-    wait_event(kube, tenant, operator, "Wiped", f"from Simon: {items_before} Items (S-72).")
+    wait_event(kube, tenant, operator, "Wiped", f"from Simon: {items_before} Items.")
     wait_event(kube, tenant, operator, "Activated", "reactivation")
     # The wiped items came back from Visma.net, and the waiting work order went out.
     assert len(emulators.call(emulators.simon.list, "item")) == items_before

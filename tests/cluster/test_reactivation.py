@@ -23,7 +23,8 @@ def test_deleted_and_applied_again_is_a_reactivation(
     nothing in Simon is deleted (the default `wipeOnReactivation` lists nothing)."""
     tenant = emulated_tenant(emulators, namespace)
     kube.apply(*tenant.manifests())
-    wait_ready(kube, tenant, operator)
+    obj = wait_ready(kube, tenant, operator)
+    assert obj["status"]["activation"]["event"] == "first"
     wait_event(kube, tenant, operator, "Activated", "first")
     wait_event(kube, tenant, operator, "Wiped")
     simon_deletes = emulators.call(emulators.simon.write_count, None, "delete")
@@ -35,7 +36,8 @@ def test_deleted_and_applied_again_is_a_reactivation(
 
     kube.apply(*tenant.manifests())
     wait_event(kube, tenant, operator, "Activated", "reactivation")
-    wait_ready(kube, tenant, operator)
+    obj = wait_ready(kube, tenant, operator)
+    assert obj["status"]["activation"]["event"] == "reactivation"
     assert tenant.key in operator.stored_tenants()
     assert emulators.call(emulators.simon.write_count, None, "delete") == simon_deletes
     assert operator.running()

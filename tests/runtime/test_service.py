@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from reconcilers.resource.spec import VismaIntegrationSpec
-from reconcilers.runtime.service import SpecChange, spec_change
+from reconcilers.runtime.service import ACTIVATED, SpecChange, spec_change
 from tests.runtime.conftest import ServedTenant, serving, wait_until
 
 pytestmark = pytest.mark.anyio
@@ -59,7 +59,7 @@ async def test_start_activates_checks_the_settings_and_runs_every_loop(
         await served.ready()
         assert service.loops_running
     assert served.settings_checks() == 1
-    assert cluster.messages("Activated") == ["Activation (first) of the integration."]
+    assert cluster.messages("Activated") == [ACTIVATED["first"]]
     assert cluster.reasons().count("Wiped") == 1
     assert cluster.observed()
     assert {c["type"] for c in cluster.status["conditions"]} == {
@@ -229,7 +229,8 @@ async def test_disabling_stops_every_loop_at_once_and_enabling_activates_again(
         assert cluster.condition_is("Active", "False", "Disabled")
         assert cluster.condition_is("Ready", "False", "Disabled")
         assert cluster.messages("Disabled") == [
-            "spec.enabled is false: every loop stopped (S-73)."]
+            "spec.enabled is false: every loop stopped; nothing is fetched or sent until it is "
+            "true again."]
         seen = served.requests()
         await asyncio.sleep(2.5)  # more than two intervals of the orders and master-data loops
         assert served.requests() == seen
@@ -237,9 +238,8 @@ async def test_disabling_stops_every_loop_at_once_and_enabling_activates_again(
         cluster.change_spec({"enabled": True})
         await wait_until(lambda: service.loops_running and cluster.condition_is(
             "Ready", "True") and cluster.observed(), "running again", cluster)
-    assert cluster.messages("Activated") == ["Activation (first) of the integration.",
-                                             "Activation (reactivation) of the integration."]
-    assert cluster.messages("Wiped")[-1].endswith("Items (S-72).")
+    assert cluster.messages("Activated") == [ACTIVATED["first"], ACTIVATED["reactivation"]]
+    assert cluster.messages("Wiped")[-1].endswith(" Items.")
     assert cluster.status["activation"]["wiped"] == ["Items"]
 
 
