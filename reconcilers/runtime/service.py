@@ -22,14 +22,19 @@ A spec change (a new `metadata.generation`) does what it means, and no more (`Sp
 
 Loops start only once Visma.net answered the settings check, so the activation wipe always
 comes before the first master-data pass; until then, and after a check that found Visma.net
-unreachable, the start is retried every minute. Status is patched when something changed
-(reconcilers/runtime/status.py); Events mark transitions.
+unreachable, the start is retried every minute. The tenant's two Secrets are read again every
+`secrets_poll` seconds (by name, the only access the operator has to Secrets); a change to
+their data (a rotated or a fixed password, a Secret created or deleted), or
+`secrets_changed()`, does what a connection change does, without a spec change. Status is
+patched when something changed (reconcilers/runtime/status.py); Events mark transitions.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -57,6 +62,7 @@ log = logging.getLogger(__name__)
 
 RECHECK = timedelta(minutes=1)
 POLL_SECONDS = 1.0
+SECRETS_POLL_SECONDS = 10.0
 
 CHECKED_ORDER_SETTINGS = ("document_type", "work_time_item", "travel_time_item", "fixed_item",
                           "default_warehouse", "warehouse_by_user")
@@ -117,7 +123,8 @@ def spec_change(old: VismaIntegrationSpec, new: VismaIntegrationSpec) -> SpecCha
 
 class TenantService:
     def __init__(self, kube: Kubernetes, store: Store, policy: RetryPolicy | None = None, *,
-                 poll_seconds: float = POLL_SECONDS, recheck: timedelta = RECHECK) -> None:
+                 poll_seconds: float = POLL_SECONDS, recheck: timedelta = RECHECK,
+                 secrets_poll: float = SECRETS_POLL_SECONDS) -> None:
         self.kube = kube
         self.store = store
         self.policy = policy
@@ -125,6 +132,11 @@ class TenantService:
         """How often the live resource is looked at for a new generation."""
         self.recheck = recheck
         """How often a start that could not start the loops is tried again."""
+        self.secrets_poll = secrets_poll
+        """How often, in seconds, the Secrets are read to see whether their data changed."""
+        self._secrets_seen: str | None = None
+        """A digest of the Secrets as last read for the clients (never the data itself)."""
+        self._secrets_dirty = False
         body = kube.body()
         self.status = VismaIntegrationStatus.model_validate(dict(body.get("status") or {}))
         self.patched: dict[str, Any] = self.status.to_wire()
@@ -148,17 +160,28 @@ class TenantService:
         or Visma.net not reachable): its start is retried every `recheck`."""
         return self._loops is None and (self.run is None or self.run.tenant.spec.enabled)
 
+    def secrets_changed(self) -> None:
+        """A Secret of the tenant changed: at its next poll the service reads the Secrets
+        again, rebuilds the clients and checks the settings, as for a connection change."""
+        self._secrets_dirty = True
+
     async def serve(self, stop: asyncio.Event) -> None:
         generation: int | None = None
         started = False
         retry_at = utc_now()
+        secrets_at = utc_now() + timedelta(seconds=self.secrets_poll)
         try:
             while not stop.is_set():
-                if (not started or self._generation() != generation
+                if started and utc_now() >= secrets_at:
+                    secrets_at = utc_now() + timedelta(seconds=self.secrets_poll)
+                    await self._look_at_secrets()
+                if (not started or self._generation() != generation or self._secrets_dirty
                         or (self._waiting() and utc_now() >= retry_at)):
+                    secrets = started and self._secrets_dirty
                     started = True
+                    self._secrets_dirty = False
                     generation = self._generation()
-                    await self._apply()
+                    await self._apply(secrets=secrets)
                     retry_at = utc_now() + self.recheck
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.poll_seconds)
@@ -166,8 +189,22 @@ class TenantService:
             await self._stop_loops()
             await self._close_run()
 
-    async def _apply(self) -> None:
-        """Bring the tenant in line with the live resource's spec (see the module)."""
+    async def _look_at_secrets(self) -> None:
+        """Read the Secrets the clients were built from; a change asks for a reconnect."""
+        if self._secrets_seen is None:
+            return
+        try:
+            tenant = tenant_from_body(self.kube.body())
+            seen = await self._secrets_digest(tenant)
+        except Exception as error:  # the next start or check reports it; never the data
+            log.warning("could not read the Secrets of a tenant: %s", type(error).__name__)
+            return
+        if seen != self._secrets_seen:
+            self.secrets_changed()
+
+    async def _apply(self, *, secrets: bool = False) -> None:
+        """Bring the tenant in line with the live resource's spec (see the module); with
+        `secrets`, the Secrets changed: reconnect as for a connection change."""
         body = self.kube.body()
         try:
             tenant = tenant_from_body(body)
@@ -181,6 +218,8 @@ class TenantService:
             await self._start(tenant)  # the first start, enabling, or a start retried
             return
         change = spec_change(run.tenant.spec, tenant.spec)
+        if secrets:
+            change = dataclasses.replace(change, connection=True)
         if not tenant.spec.enabled:
             if change.disabling:
                 await self._disable(run)
@@ -270,13 +309,33 @@ class TenantService:
                               "spec.enabled is false: every loop stopped; nothing is fetched or "
                               "sent until it is true again.")
 
-    async def _credentials(self, tenant: Tenant) -> tuple[VismaCredentials, SimonCredentials]:
+    async def _read_secrets(self, tenant: Tenant) -> dict[str, dict[str, str]]:
         secrets: dict[str, dict[str, str]] = {}
         for ref in (tenant.spec.visma.credentials_secret_ref,
                     tenant.spec.simon.credentials_secret_ref):
             data = await self.kube.read_secret(ref.name)
             if data is not None:
                 secrets[ref.name] = data
+        return secrets
+
+    @staticmethod
+    def _digest(tenant: Tenant, secrets: dict[str, dict[str, str]]) -> str:
+        names = (tenant.spec.visma.credentials_secret_ref.name,
+                 tenant.spec.simon.credentials_secret_ref.name)
+        seen = repr([(name, sorted((secrets.get(name) or {}).items()), name in secrets)
+                     for name in names])
+        return hashlib.sha256(seen.encode()).hexdigest()
+
+    async def _secrets_digest(self, tenant: Tenant) -> str:
+        return self._digest(tenant, await self._read_secrets(tenant))
+
+    async def _credentials(self, tenant: Tenant) -> tuple[VismaCredentials, SimonCredentials]:
+        try:
+            secrets = await self._read_secrets(tenant)
+        except CredentialsError:
+            self._secrets_seen = None
+            raise
+        self._secrets_seen = self._digest(tenant, secrets)
         return resolve(tenant, secrets)
 
     async def _invalid(self, reason: str, message: str, body: Mapping[str, Any]) -> None:

@@ -148,9 +148,10 @@ class ServedTenant:
         resource, secrets = made.manifests(merge(SPEC, spec or {}))
         self.cluster = Cluster(resource, secrets)
 
-    def service(self) -> TenantService:
+    def service(self, secrets_poll: float = 10.0) -> TenantService:
         return TenantService(self.cluster.kubernetes(), self.world.store, FAST,
-                             poll_seconds=0.02, recheck=timedelta(seconds=1))
+                             poll_seconds=0.02, recheck=timedelta(seconds=1),
+                             secrets_poll=secrets_poll)
 
     # --- what the emulators saw ---------------------------------------------------------
 

@@ -277,3 +277,32 @@ async def test_a_shorter_interval_takes_effect_at_once(served: ServedTenant) -> 
         await wait_until(cleaned_again, "another cleanup", cluster)
         assert service._loops is loops
     assert served.settings_checks() == 1
+
+
+@pytest.mark.parametrize("notified", [True, False], ids=["notified", "polled"])
+async def test_a_changed_secret_is_read_again_without_a_spec_change(
+        served: ServedTenant, notified: bool) -> None:
+    """A rotated Simon password, with no spec change: the Secrets are read again and the
+    clients rebuilt (told by `secrets_changed()`, or seen at the next read of the Secrets);
+    a wrong one makes Ready False naming the orders loop, the right one Ready again."""
+    cluster = served.cluster
+    simon = next(name for name in cluster.secrets if name.endswith("simon"))
+    right = dict(cluster.secrets[simon])
+    async with serving(served.service(secrets_poll=10.0 if notified else 0.05)) as service:
+        await served.ready()
+        generation, checks = cluster.generation, served.settings_checks()
+
+        cluster.secrets[simon] = {**right, "password": "not-the-password"}
+        if notified:
+            service.secrets_changed()
+        await wait_until(lambda: cluster.condition_is("Ready", "False")
+                         and "orders loop" in (cluster.condition("Ready") or {}).get(
+                             "message", ""), "Ready False naming the orders loop", cluster)
+        assert served.settings_checks() > checks
+
+        cluster.secrets[simon] = right
+        if notified:
+            service.secrets_changed()
+        await wait_until(lambda: cluster.condition_is("Ready", "True"), "Ready again", cluster)
+        assert cluster.generation == generation
+        assert cluster.reasons().count("Activated") == 1
