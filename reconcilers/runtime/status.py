@@ -115,6 +115,8 @@ def failing_message(run: TenantRun, loop: AnyLoop, error: str) -> str:
     """What a user reads when a loop's last pass failed: the loop, the error and, when an
     API refused the credentials, which Secret to fix."""
     message = f"The {LOOP_WORDS.get(loop.key, loop.key)} loop could not complete: {error}"
+    if not message.endswith("."):
+        message += "."
     refused = _REFUSED.search(error)
     if refused is not None:
         spec = run.tenant.spec

@@ -50,7 +50,7 @@ async def test_synced_follows_master_data_and_ready_every_loop(sqlite_world: Wor
     status = await status_of(run, LoopOutcome(MASTER_DATA, partial, UNREACHABLE))
     assert condition(status, "Synced") == ("False", "ReconcileError", UNREACHABLE)
     assert condition(status, "Ready") == (
-        "False", "MasterDataFailing", f"The master-data loop could not complete: {UNREACHABLE}")
+        "False", "MasterDataFailing", f"The master-data loop could not complete: {UNREACHABLE}.")
 
     status = await status_of(run, LoopOutcome(MASTER_DATA, MasterDataResult()),
                              LoopOutcome(ORDERS, OrdersResult(error=UNREACHABLE), UNREACHABLE),
@@ -58,10 +58,10 @@ async def test_synced_follows_master_data_and_ready_every_loop(sqlite_world: Wor
     assert condition(status, "Synced") == ("True", "ReconcileSuccess",
                                            "Master data is in step with Visma.net.")
     assert condition(status, "Ready") == (
-        "False", "OrdersFailing", f"The orders loop could not complete: {UNREACHABLE}")
+        "False", "OrdersFailing", f"The orders loop could not complete: {UNREACHABLE}.")
     assert status.error_count == 1
     assert [e.message for e in status.recent_errors or []] == [
-        f"The orders loop could not complete: {UNREACHABLE}"]
+        f"The orders loop could not complete: {UNREACHABLE}."]
 
     status = await status_of(run, *(LoopOutcome(loop, None) for loop in LOOPS),
                              previous=status)
