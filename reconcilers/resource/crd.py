@@ -37,11 +37,14 @@ from reconcilers.resource.spec import (
 from reconcilers.resource.status import VismaIntegrationStatus
 
 ROOT = Path(__file__).resolve().parents[2]
-CRD_FILES = (
-    Path("crds") / "vismaintegrations.yaml",
-    Path("charts") / "simon-visma" / "crds" / "vismaintegrations.yaml",
-)
-"""Where the CRD is committed, relative to the repository root (the same text in both)."""
+PLAIN_CRD = Path("crds") / "vismaintegrations.yaml"
+"""The CRD as it is, for `kubectl apply -f` (relative to the repository root)."""
+CHART_CRD = Path("charts") / "simon-visma" / "templates" / "crd-vismaintegrations.yaml"
+"""The chart's copy: a template, so that `helm upgrade` updates the CRD (a chart's crds/
+directory is installed once and never upgraded). The values crds.enabled and crds.keep wrap it,
+as cert-manager's chart does."""
+CRD_FILES = (PLAIN_CRD, CHART_CRD)
+"""Where the CRD is committed, relative to the repository root."""
 
 SINGULAR = "vismaintegration"
 SHORT_NAMES = ["vi"]
@@ -340,12 +343,38 @@ def render() -> str:
     return HEADER + body
 
 
+def chart_template(text: str) -> str:
+    """The chart's copy of the CRD file `text`: rendered only with crds.enabled, and with
+    crds.keep annotated `helm.sh/resource-policy: keep` so that `helm uninstall` leaves the CRD
+    (and with it every VismaIntegration) in place. Anything in `text` that Helm would read as a
+    template action is escaped, so that the rendered CRD is `text` itself."""
+    metadata, found, spec = text.partition("\nspec:\n")
+    if not found or "\n  annotations:" in metadata:
+        raise CrdError("the CRD needs a top-level spec after metadata without annotations")
+
+    def escaped(part: str) -> str:
+        return part.replace("{{", '{{ "{{" }}')
+
+    return ("{{- if .Values.crds.enabled }}\n" + escaped(metadata) + "\n"
+            + "  {{- if .Values.crds.keep }}\n"
+            + "  annotations:\n"
+            + "    helm.sh/resource-policy: keep\n"
+            + "  {{- end }}\n"
+            + "spec:\n" + escaped(spec) + "{{- end }}\n")
+
+
+def generated() -> dict[Path, str]:
+    """Each committed CRD file (relative to the repository root) and the text it must have."""
+    text = render()
+    return {PLAIN_CRD: text, CHART_CRD: chart_template(text)}
+
+
 def write(root: Path = ROOT) -> list[Path]:
     """Write the CRD to every place it ships from; returns the files written."""
-    text = render()
     written = []
-    for relative in CRD_FILES:
+    for relative, text in generated().items():
         target = root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
         written.append(target)
     return written
@@ -353,8 +382,7 @@ def write(root: Path = ROOT) -> list[Path]:
 
 def stale_files(root: Path = ROOT) -> list[Path]:
     """The committed CRD files under `root` that are not what the models generate."""
-    text = render()
-    return [relative for relative in CRD_FILES
+    return [relative for relative, text in generated().items()
             if not (root / relative).is_file() or (root / relative).read_text() != text]
 
 

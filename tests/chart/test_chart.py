@@ -92,10 +92,11 @@ def test_default_render_has_the_operator_objects(render: Render) -> None:
             "PersistentVolumeClaim",
             "Service",
             "PodDisruptionBudget",
+            "CustomResourceDefinition",
         ]
     )
     for o in objects:
-        if o["kind"] not in ("ClusterRole", "ClusterRoleBinding"):
+        if o["kind"] not in ("ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"):
             assert o["metadata"]["namespace"] == RELEASE_NAMESPACE, o["kind"]
 
 
@@ -185,7 +186,7 @@ def test_pdb_allows_drains(render: Render) -> None:
 
 
 def test_labels_follow_helm_conventions_and_selectors_match(render: Render) -> None:
-    objects = render()
+    objects = [o for o in render() if o["kind"] != "CustomResourceDefinition"]  # one per cluster
     for o in objects:
         labels = o["metadata"]["labels"]
         assert labels["app.kubernetes.io/name"] == "simon-visma", o["kind"]

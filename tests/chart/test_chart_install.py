@@ -71,9 +71,10 @@ def install(control_plane: Any, namespace: str, tmp_path: Path) -> Iterator[Any]
         release = f"sv{len(releases)}-{namespace[-6:]}"
         path = tmp_path / f"{release}.yaml"
         path.write_text(yaml.safe_dump(values))
-        # --skip-crds: the session's CRD is the cluster tests' business, not this test's.
+        # crds.enabled=false: the session's CRD is the cluster tests' business, not this test's.
         result = control_plane.helm(
-            "install", release, str(CHART), "-n", namespace, "-f", str(path), "--skip-crds"
+            "install", release, str(CHART), "-n", namespace, "-f", str(path),
+            "--set", "crds.enabled=false",
         )
         assert result.returncode == 0, result.stdout + result.stderr
         releases.append(release)

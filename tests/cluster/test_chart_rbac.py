@@ -2,8 +2,8 @@
 S-82), shown with the operator process itself running as the chart's ServiceAccount.
 
 `helm install` puts the chart on the real kube-apiserver (the CRD is the session's, hence
-`--skip-crds`; the image values do not matter because no pod ever starts there). The operator
-then runs with a token of the chart's ServiceAccount: a tenant becomes Ready, its status is
+`crds.enabled=false`; the image values do not matter because no pod ever starts there). The
+operator then runs with a token of the chart's ServiceAccount: a tenant becomes Ready, its status is
 patched, Events are posted, its Secrets are read and deletion removes the finalizer. With
 `rbac.secretNamespaces` Secret reads are limited to the listed namespaces; `kubectl auth can-i`
 shows every verb the operator does not use is refused.
@@ -74,7 +74,8 @@ def install(control_plane: ControlPlane, crd: str, namespace: str,
         path = tmp_path / f"{name}-values.yaml"
         path.write_text(yaml.safe_dump(values or {}))
         installed = control_plane.helm(
-            "install", name, str(CHART), "-n", namespace, "-f", str(path), "--skip-crds",
+            "install", name, str(CHART), "-n", namespace, "-f", str(path),
+            "--set", "crds.enabled=false",
             "--set", "image.repository=registry.invalid/simon-visma", "--set", "image.tag=test",
             "--wait=false")
         assert installed.returncode == 0, installed.stdout + installed.stderr
