@@ -1,9 +1,9 @@
 """The operator as a real process: ``python -m kopf run operator/main.py`` against a cluster.
 
 `OperatorProcess` starts it with a kubeconfig (the control plane's admin, or a ServiceAccount
-token), its own SQLite database, free metrics and liveness ports and
-``SIMON_VISMA_FIRST_RUN_SPREAD_SECONDS=0``; waits until the liveness endpoint answers; stops
-it with SIGTERM (then SIGKILL). stdout and stderr go to two files in the work folder, which
+token), its own SQLite database, free metrics, liveness and log view ports (operators of tests
+running side by side never collide) and ``SIMON_VISMA_FIRST_RUN_SPREAD_SECONDS=0``; waits
+until the liveness endpoint answers; stops it with SIGTERM (then SIGKILL). stdout and stderr go to two files in the work folder, which
 `output()` reads, so tests can assert on what the operator printed (S-82).
 """
 
@@ -67,6 +67,7 @@ class OperatorProcess:
         self.stderr_path = self.workdir / "operator.stderr.log"
         self.metrics_port = free_port()
         self.liveness_port = free_port()
+        self.log_view_port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -90,6 +91,7 @@ class OperatorProcess:
             KUBECONFIG=str(self.kubeconfig),
             SIMON_VISMA_DATABASE_URL=self.database_url,
             SIMON_VISMA_METRICS_PORT=str(self.metrics_port),
+            SIMON_VISMA_LOG_VIEW_PORT=str(self.log_view_port),
             SIMON_VISMA_FIRST_RUN_SPREAD_SECONDS="0",
             PYTHONUNBUFFERED="1",
         )
