@@ -3,8 +3,9 @@
 `OperatorProcess` starts it with a kubeconfig (the control plane's admin, or a ServiceAccount
 token), its own SQLite database, free metrics, liveness and log view ports (operators of tests
 running side by side never collide) and ``SIMON_VISMA_FIRST_RUN_SPREAD_SECONDS=0``; waits
-until the liveness endpoint answers; stops it with SIGTERM (then SIGKILL). stdout and stderr go to two files in the work folder, which
-`output()` reads, so tests can assert on what the operator printed (S-82).
+until the liveness endpoint answers; stops it with SIGTERM (then SIGKILL). stdout and stderr
+go to two files in the work folder, which `output()` reads, so tests can assert on what the
+operator printed (S-82).
 """
 
 from __future__ import annotations
