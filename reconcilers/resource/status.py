@@ -196,6 +196,9 @@ class VismaIntegrationStatus(_StatusModel):
     imports: ImportsStatus | None = Field(
         None, description="Progress of the Visma.net sales order / quote import.")
     activation: ActivationStatus | None = Field(None, description="The current activation.")
+    served_by: str | None = Field(None, description=(
+        "The operator replica (pod) serving this tenant; with several replicas each tenant is "
+        "served by one of them, and it moves when replicas come and go."))
     recent_errors: list[
         Annotated[RecentError, Field(description="One integration log error.")]
     ] | None = Field(None, max_length=RECENT_ERRORS_LIMIT, description=(
