@@ -19,6 +19,7 @@ from .engine import (
     upgrade_database,
 )
 from .imported_orders import order_key
+from .leases import Lease, LeaseHeld, LeaseLost, current_lease, run_holding
 from .ledger import DEFAULT_STALE_CLAIM, LedgerConflict, WorkOrderClaim
 from .records import (
     Activation,
@@ -50,6 +51,9 @@ __all__ = [
     "FirstImportProgress",
     "HighWaterMark",
     "ImportedOrder",
+    "Lease",
+    "LeaseHeld",
+    "LeaseLost",
     "LedgerConflict",
     "LedgerEntry",
     "Link",
@@ -65,9 +69,11 @@ __all__ = [
     "WorkOrderState",
     "alembic_config",
     "async_url",
+    "current_lease",
     "default_database_url",
     "open_store",
     "order_key",
+    "run_holding",
     "sync_url",
     "upgrade_database",
 ]

@@ -21,12 +21,12 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, update
 
 from reconcilers.resource.spec import DocumentType
 
 from .database import TenantScoped
-from .models import work_order_ledger
+from .models import leases, work_order_ledger
 from .records import (
     IN_DOUBT_STATES,
     RETRYABLE_STATES,
@@ -66,6 +66,7 @@ class WorkOrderLedger(TenantScoped):
         number: str | None = None,
         now: datetime | None = None,
         stale_after: timedelta | None = DEFAULT_STALE_CLAIM,
+        lease: str | None = None,
     ) -> WorkOrderClaim | None:
         """Claim a work order for sending; None when it is done, skipped, in progress or failed
         with the same ``modified``.
@@ -73,7 +74,8 @@ class WorkOrderLedger(TenantScoped):
         Wins when the work order has no row yet, when its last attempt failed or was skipped
         and its Simon ``Modified`` moved since (S-41), or when a claim was released or left
         ``claimed`` for longer than ``stale_after`` (its worker died before creating).
-        Atomic: of concurrent claims of one work order, at most one wins.
+        Atomic: of concurrent claims of one work order, at most one wins. `lease` is the
+        token of the pass's lease, recorded on the row (see `take_over`).
         """
         when = as_utc(now) if now else utc_now()
         simon_modified = parse_timestamp(modified)
@@ -89,6 +91,7 @@ class WorkOrderLedger(TenantScoped):
                 attachments_done=[],
                 attempts=1,
                 claim_token=token,
+                claimed_by=lease,
                 created_at=when,
                 updated_at=when,
                 claimed_at=when,
@@ -114,6 +117,7 @@ class WorkOrderLedger(TenantScoped):
                 error=None,
                 attempts=_t.attempts + 1,
                 claim_token=token,
+                claimed_by=lease,
                 updated_at=when,
                 claimed_at=when,
                 finished_at=None,
@@ -170,12 +174,16 @@ class WorkOrderLedger(TenantScoped):
             return [_entry(row) for row in rows]
 
     async def take_over(
-        self, entry: LedgerEntry, *, now: datetime | None = None
+        self, entry: LedgerEntry, *, now: datetime | None = None, lease: str | None = None
     ) -> WorkOrderClaim | None:
-        """Take over an in-doubt (or claimed) row as it was read; None if it moved meanwhile.
+        """Take over an in-doubt (or claimed) row as it was read; None if it moved meanwhile
+        or the pass that claimed it still holds its lease.
 
         The row keeps its state: the new holder goes on from there (search Visma.net for
         the marker first when it is ``creating``). The old holder's claim stops working.
+        A row claimed under a lease (`claimed_by`) is taken over only once that lease has
+        expired or was released: its pass may still be creating the document. `lease` is
+        the token of the taking pass's own lease, recorded on the row.
         """
         if entry.state not in (*IN_DOUBT_STATES, _S.CLAIMED):
             raise LedgerConflict(f"work order {entry.work_order_id} is {entry.state}, not in doubt")
@@ -188,8 +196,10 @@ class WorkOrderLedger(TenantScoped):
         )
         stmt = (
             update(work_order_ledger)
-            .where(*self._key(entry.work_order_id), _t.state == entry.state.value, token_matches)
-            .values(claim_token=token, attempts=_t.attempts + 1, updated_at=when, claimed_at=when)
+            .where(*self._key(entry.work_order_id), _t.state == entry.state.value, token_matches,
+                   ~_held_by_live_lease(when, lease))
+            .values(claim_token=token, claimed_by=lease, attempts=_t.attempts + 1,
+                    updated_at=when, claimed_at=when)
         )
         async with self._db.write() as conn:
             if (await conn.execute(stmt)).rowcount != 1:
@@ -400,6 +410,12 @@ class WorkOrderClaim:
         return self.entry
 
 
+def _held_by_live_lease(now: datetime, mine: str | None) -> ColumnElement[bool]:
+    """Rows claimed under another pass's lease that has not expired or been released."""
+    live = exists().where(leases.c.token == _t.claimed_by, leases.c.expires_at > now)
+    return live if mine is None else and_(_t.claimed_by != mine, live)
+
+
 def _claimable(
     modified: datetime, now: datetime, stale_after: timedelta | None
 ) -> ColumnElement[bool]:
@@ -436,4 +452,5 @@ def _entry(row: Any) -> LedgerEntry:
         updated_at=row.updated_at,
         claimed_at=row.claimed_at,
         finished_at=row.finished_at,
+        claimed_by=row.claimed_by,
     )

@@ -134,6 +134,7 @@ work_order_ledger = Table(
     Column("error", Text, nullable=True),
     Column("attempts", Integer, nullable=False),
     Column("claim_token", String(32), nullable=True),
+    Column("claimed_by", String(32), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("claimed_at", UTCDateTime, nullable=True),
@@ -214,6 +215,18 @@ loop_schedules = Table(
     comment="S-30: when each loop last ran and is next due, across restarts",
 )
 
+leases = Table(
+    "leases",
+    metadata,
+    _tenant(),
+    Column("name", String(32), primary_key=True),
+    Column("holder", String(255), nullable=False),
+    Column("token", String(32), nullable=False),
+    Column("taken_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    comment="One pass per tenant and loop, whatever runs it: who holds it and until when",
+)
+
 TENANT_TABLES: tuple[Table, ...] = (
     high_water_marks,
     first_import_progress,
@@ -223,6 +236,7 @@ TENANT_TABLES: tuple[Table, ...] = (
     tenant_activations,
     integration_log,
     loop_schedules,
+    leases,
 )
 """Every table with per-tenant rows (all but ``activated_pairs``): what
 `Store.forget_tenant` empties."""

@@ -154,6 +154,9 @@ class LedgerEntry:
     updated_at: datetime
     claimed_at: datetime | None
     finished_at: datetime | None
+    claimed_by: str | None = None
+    """The token of the lease (`reconcilers.store.leases`) under which the row was last
+    claimed or taken over; None for rows claimed without one."""
 
     @property
     def in_doubt(self) -> bool:

@@ -6,6 +6,7 @@ from .activation import ActivationState
 from .database import Database
 from .imported_orders import ImportedOrders
 from .integration_log import IntegrationLog
+from .leases import Leases
 from .ledger import WorkOrderLedger
 from .links import Links
 from .models import TENANT_KEY_LENGTH
@@ -34,6 +35,7 @@ class TenantState:
     ``activation``                activations and their wipe (S-40, S-72, S-73)
     ``log``                       the integration log (S-80)
     ``schedules``                 last and next run of each loop (S-30)
+    ``leases``                    who runs a loop's pass now (one process at a time)
     ============================  ===================================================
     """
 
@@ -47,6 +49,7 @@ class TenantState:
         self.activation = ActivationState(db, key)
         self.log = IntegrationLog(db, key)
         self.schedules = LoopSchedules(db, key)
+        self.leases = Leases(db, key)
 
     def __repr__(self) -> str:
         return f"TenantState({self.key!r})"

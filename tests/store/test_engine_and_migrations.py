@@ -138,7 +138,7 @@ def test_alembic_command_line_with_x_url(database_url: str, tmp_path: Path) -> N
     assert _schema_diffs(database_url) == []
     current = _alembic_cli("-x", f"url={database_url}", "current", env=env, cwd=tmp_path)
     assert current.returncode == 0, current.stderr
-    assert "0002 (head)" in current.stdout
+    assert "0003 (head)" in current.stdout
     down = _alembic_cli("-x", f"url={database_url}", "downgrade", "base", env=env, cwd=tmp_path)
     assert down.returncode == 0, down.stderr
     assert _tables(database_url) <= {"alembic_version"}

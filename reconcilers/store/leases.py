@@ -1,0 +1,250 @@
+"""Leases: one pass per tenant and loop, whatever process runs it.
+
+The operator, a `simon-visma run` beside it and several replicas may share one database.
+Before a pass of a loop starts, its process takes the lease named after the loop for the
+tenant: a row (tenant, name) saying who holds it (`holder`, `process_holder`) and until
+when (`expires_at`). Taking is one statement, so of two processes exactly one wins:
+
+    INSERT ... ON CONFLICT (tenant, name) DO UPDATE ... WHERE expires_at <= now OR holder = me
+
+On PostgreSQL the conflicting row is locked and the WHERE is judged against its newest
+committed version (READ COMMITTED re-checks it after waiting for the other writer); on
+SQLite every writing transaction begins IMMEDIATE and so writers take turns. No lease is
+read first and written after.
+
+While the pass runs, `run_holding` renews the lease every third of its time to live; a
+renewal that finds the lease taken by another (it expired: this process stalled) cancels
+the pass before its next write, and the pass ends with `LeaseLost`. At the end the lease is
+released (its expiry set to now), so the next pass of any process may take it at once.
+Each taking gets a fresh `token`; the orders ledger records it on the rows it claims, so
+that another pass takes those rows over only once that lease expired or was released.
+
+Times are the processes' own clocks (UTC), as everywhere in the store: processes that share
+a database should keep their clocks in step (NTP), well within the time to live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import os
+import secrets
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any, TypeVar
+
+from sqlalchemy import or_, select, update
+
+from .database import TenantScoped
+from .models import leases
+from .records import as_utc, utc_now
+
+log = logging.getLogger(__name__)
+
+TTL_ENV = "SIMON_VISMA_LEASE_TTL_SECONDS"
+DEFAULT_TTL = timedelta(seconds=60)
+"""How long a lease lasts without renewal: how long a process that died in a pass keeps the
+others from running that pass."""
+POD_NAME_ENV = "SIMON_VISMA_POD_NAME"
+HOLDER_LENGTH = 255
+
+_t = leases.c
+T = TypeVar("T")
+
+
+@cache
+def process_holder() -> str:
+    """Who this process is, as a lease names it: the operator's pod name when it has one
+    ($SIMON_VISMA_POD_NAME), else the host name; with the process id and a random part,
+    so that a restarted process is another holder."""
+    where = os.environ.get(POD_NAME_ENV, "").strip() or socket.gethostname() or "unknown host"
+    return f"{where} pid {os.getpid()} {secrets.token_hex(3)}"[:HOLDER_LENGTH]
+
+
+def lease_ttl() -> timedelta:
+    """$SIMON_VISMA_LEASE_TTL_SECONDS, else 60 seconds (also, with a warning, when the
+    variable is not a number of seconds of at least 1)."""
+    raw = os.environ.get(TTL_ENV, "").strip()
+    if not raw:
+        return DEFAULT_TTL
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not 1 <= seconds < 86_400:
+        log.warning("%s=%r is not a number of seconds from 1 to 86399; using %s",
+                    TTL_ENV, raw, DEFAULT_TTL)
+        return DEFAULT_TTL
+    return timedelta(seconds=seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A lease as this process holds it."""
+
+    tenant: str
+    name: str
+    holder: str
+    token: str
+    """Fresh for every taking: what renewals, the release and ledger rows refer to."""
+    expires_at: datetime
+    ttl: timedelta
+
+
+class LeaseHeld(Exception):
+    """Another holder has the lease: the pass does not run."""
+
+    def __init__(self, name: str, holder: str, expires_at: datetime) -> None:
+        super().__init__(f"another process is running the {name} pass of this tenant "
+                         f"(holder {holder}); skipped")
+        self.name = name
+        self.holder = holder
+        self.expires_at = expires_at
+
+
+class LeaseLost(Exception):
+    """The lease was taken by another holder while the pass ran (it could not be renewed
+    in time): the pass was stopped."""
+
+    def __init__(self, name: str, holder: str | None) -> None:
+        by = f" (now held by {holder})" if holder else ""
+        super().__init__(f"the {name} pass stopped: this process lost its lease on it{by}, "
+                         "so another process goes on with it")
+        self.name = name
+        self.holder = holder
+
+
+_CURRENT: contextvars.ContextVar[Lease | None] = contextvars.ContextVar(
+    "simon_visma_pass_lease", default=None)
+
+
+def current_lease() -> Lease | None:
+    """The lease the running pass holds (set by `run_holding` for the pass's task)."""
+    return _CURRENT.get()
+
+
+class Leases(TenantScoped):
+    """The leases of one tenant, by name (a loop's key, or ``activation``)."""
+
+    async def take(self, name: str, *, holder: str | None = None,
+                   ttl: timedelta | None = None, now: datetime | None = None) -> Lease:
+        """Take the lease `name`: free (never taken, released, expired) or already this
+        holder's. `LeaseHeld` when another holder has it. One transaction; a fresh token."""
+        who = holder or process_holder()
+        life = ttl or lease_ttl()
+        when = as_utc(now) if now else utc_now()
+        token = uuid.uuid4().hex
+        values = {"holder": who, "token": token, "taken_at": when, "expires_at": when + life}
+        stmt = self._db.insert(leases).values(tenant=self.tenant, name=name, **values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[_t.tenant, _t.name],
+            set_=values,
+            where=or_(_t.expires_at <= when, _t.holder == who),
+        ).returning(_t.token)
+        async with self._db.write() as conn:
+            won = (await conn.execute(stmt)).first() is not None
+            if not won:
+                row = (await conn.execute(select(_t.holder, _t.expires_at).where(
+                    *self._key(name)))).one()
+        if not won:
+            raise LeaseHeld(name, row.holder, row.expires_at)
+        return Lease(self.tenant, name, who, token, when + life, life)
+
+    async def renew(self, lease: Lease, *, now: datetime | None = None) -> Lease | None:
+        """Extend `lease` by its time to live from now; None when it is no longer this
+        taking's (another holder took it after it expired)."""
+        when = as_utc(now) if now else utc_now()
+        expires = when + lease.ttl
+        stmt = (update(leases).where(*self._key(lease.name), _t.token == lease.token)
+                .values(expires_at=expires))
+        async with self._db.write() as conn:
+            if (await conn.execute(stmt)).rowcount != 1:
+                return None
+        return Lease(lease.tenant, lease.name, lease.holder, lease.token, expires, lease.ttl)
+
+    async def release(self, lease: Lease, *, now: datetime | None = None) -> None:
+        """Give `lease` up (its expiry becomes now); nothing when it is no longer ours."""
+        when = as_utc(now) if now else utc_now()
+        stmt = (update(leases).where(*self._key(lease.name), _t.token == lease.token)
+                .values(expires_at=when))
+        async with self._db.write() as conn:
+            await conn.execute(stmt)
+
+    async def holder(self, name: str, *, now: datetime | None = None) -> str | None:
+        """Who holds the lease `name` now; None when nobody does."""
+        when = as_utc(now) if now else utc_now()
+        async with self._db.read() as conn:
+            return (await conn.execute(select(_t.holder).where(
+                *self._key(name), _t.expires_at > when))).scalar_one_or_none()
+
+    def _key(self, name: str) -> tuple[Any, ...]:
+        return (_t.tenant == self.tenant, _t.name == name)
+
+
+async def run_holding(store: Leases, name: str, work: Callable[[], Awaitable[T]], *,
+                      holder: str | None = None, ttl: timedelta | None = None) -> T:
+    """Run `work()` holding the lease `name`: take it (`LeaseHeld` when another holder has
+    it, and `work` does not run), renew it every third of its time to live while `work`
+    runs, release it when `work` ends. When a renewal finds the lease gone, or the store
+    cannot renew it before it expires, `work` is cancelled (it stops at its next await,
+    before its next write) and `LeaseLost` is raised."""
+    lease = await store.take(name, holder=holder, ttl=ttl)
+    reset = _CURRENT.set(lease)
+    try:
+        task: asyncio.Task[T] = asyncio.ensure_future(work())
+    finally:
+        _CURRENT.reset(reset)
+    lost: list[LeaseLost] = []
+
+    async def keep() -> None:
+        nonlocal lease
+        while True:
+            await asyncio.sleep(lease.ttl.total_seconds() / 3)
+            try:
+                renewed = await store.renew(lease)
+            except Exception as error:  # the store: try again while the lease lasts
+                if utc_now() + lease.ttl / 3 < lease.expires_at:
+                    log.warning("%s: the %s lease could not be renewed (%s); trying again",
+                                store.tenant, name, error)
+                    continue
+                renewed = None
+            if renewed is None:
+                holder_now = await _holder_or_none(store, name)
+                lost.append(LeaseLost(name, holder_now))
+                log.warning("%s: %s", store.tenant, lost[0])
+                task.cancel()
+                return
+            lease = renewed
+
+    keeper = asyncio.ensure_future(keep())
+    try:
+        return await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if lost and (current is None or current.cancelling() == 0):
+            raise lost[0] from None
+        raise
+    finally:
+        keeper.cancel()
+        await asyncio.gather(keeper, return_exceptions=True)
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        if not lost:
+            try:
+                await store.release(lease)
+            except Exception as error:  # it expires by itself
+                log.warning("%s: the %s lease could not be released (%s); it expires at %s",
+                            store.tenant, name, error, lease.expires_at.isoformat())
+
+
+async def _holder_or_none(store: Leases, name: str) -> str | None:
+    try:
+        return await store.holder(name)
+    except Exception:
+        return None

@@ -1,0 +1,235 @@
+"""Leases: one pass per tenant and loop, whatever process runs it (issue 11; S-4 across
+processes). Every test runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from reconcilers.store import (
+    LeaseHeld,
+    LeaseLost,
+    Store,
+    WorkOrderState,
+    current_lease,
+    open_store,
+    run_holding,
+)
+from reconcilers.store.leases import lease_ttl, process_holder
+
+pytestmark = pytest.mark.anyio
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+TTL = timedelta(seconds=60)
+TENANT = "tenant-acme/acme"
+MODIFIED = "2026-03-02T08:59:12.345Z"
+
+
+async def test_take_refuse_and_retake_by_the_same_holder(store: Store) -> None:
+    leases = store.tenant(TENANT).leases
+    first = await leases.take("orders", holder="operator-0", ttl=TTL, now=T0)
+    assert (first.holder, first.expires_at) == ("operator-0", T0 + TTL)
+
+    with pytest.raises(LeaseHeld) as refused:
+        await leases.take("orders", holder="laptop pid 7", ttl=TTL, now=T0 + TTL / 2)
+    assert refused.value.holder == "operator-0"
+    assert str(refused.value) == ("another process is running the orders pass of this tenant "
+                                  "(holder operator-0); skipped")
+
+    again = await leases.take("orders", holder="operator-0", ttl=TTL, now=T0 + TTL / 2)
+    assert again.token != first.token
+    # Other loops and other tenants have leases of their own.
+    await leases.take("imports", holder="laptop pid 7", ttl=TTL, now=T0)
+    await store.tenant("tenant-b/b").leases.take("orders", holder="laptop pid 7", ttl=TTL,
+                                                  now=T0)
+
+
+async def test_an_expired_lease_goes_to_the_next_taker_and_cannot_be_renewed(
+        store: Store) -> None:
+    leases = store.tenant(TENANT).leases
+    stalled = await leases.take("orders", holder="a", ttl=TTL, now=T0)
+    with pytest.raises(LeaseHeld):
+        await leases.take("orders", holder="b", ttl=TTL, now=T0 + TTL - timedelta(seconds=1))
+
+    taken = await leases.take("orders", holder="b", ttl=TTL, now=T0 + TTL)
+
+    assert taken.holder == "b"
+    assert await leases.renew(stalled, now=T0 + TTL) is None
+    assert await leases.holder("orders", now=T0 + TTL) == "b"
+    await leases.release(stalled, now=T0 + TTL)  # no longer a's: changes nothing
+    assert await leases.holder("orders", now=T0 + TTL) == "b"
+
+
+async def test_renewal_keeps_others_out(store: Store) -> None:
+    leases = store.tenant(TENANT).leases
+    lease = await leases.take("orders", holder="a", ttl=TTL, now=T0)
+
+    renewed = await leases.renew(lease, now=T0 + timedelta(seconds=50))
+
+    assert renewed is not None and renewed.expires_at == T0 + timedelta(seconds=110)
+    with pytest.raises(LeaseHeld):
+        await leases.take("orders", holder="b", ttl=TTL, now=T0 + timedelta(seconds=100))
+
+
+async def test_a_released_lease_is_free_at_once(store: Store) -> None:
+    leases = store.tenant(TENANT).leases
+    lease = await leases.take("orders", holder="a", ttl=TTL, now=T0)
+
+    await leases.release(lease, now=T0 + timedelta(seconds=1))
+
+    assert await leases.holder("orders", now=T0 + timedelta(seconds=1)) is None
+    taken = await leases.take("orders", holder="b", ttl=TTL, now=T0 + timedelta(seconds=1))
+    assert taken.holder == "b"
+
+
+async def test_concurrent_takers_on_two_engines_exactly_one_wins(database_url: str) -> None:
+    """Two stores (two engines, two connection pools, as two processes have) race for the
+    same leases: of each pair of takers exactly one wins."""
+    one, two = await open_store(database_url), await open_store(database_url)
+    try:
+        for round_ in range(25):
+            name = f"loop{round_}"
+            outcomes = await asyncio.gather(
+                one.tenant(TENANT).leases.take(name, holder="one", ttl=TTL),
+                two.tenant(TENANT).leases.take(name, holder="two", ttl=TTL),
+                return_exceptions=True)
+            won = [o for o in outcomes if not isinstance(o, BaseException)]
+            refused = [o for o in outcomes if isinstance(o, LeaseHeld)]
+            assert (len(won), len(refused)) == (1, 1), outcomes
+            assert refused[0].holder == won[0].holder
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_run_holding_holds_the_lease_for_the_work_and_releases_it(store: Store) -> None:
+    leases = store.tenant(TENANT).leases
+    seen: list[str | None] = []
+
+    async def work() -> str:
+        lease = current_lease()
+        seen.append(lease.holder if lease else None)
+        seen.append(await leases.holder("orders"))
+        return "done"
+
+    assert await run_holding(leases, "orders", work, holder="me", ttl=TTL) == "done"
+    assert seen == ["me", "me"]
+    assert current_lease() is None
+    assert await leases.holder("orders") is None
+
+    async def broken() -> None:
+        raise RuntimeError("a bug")
+
+    with pytest.raises(RuntimeError):
+        await run_holding(leases, "orders", broken, holder="me", ttl=TTL)
+    assert await leases.holder("orders") is None
+
+
+async def test_a_held_lease_keeps_the_work_from_running(store: Store) -> None:
+    leases = store.tenant(TENANT).leases
+    await leases.take("orders", holder="the operator", ttl=TTL)
+    ran: list[bool] = []
+
+    async def work() -> None:
+        ran.append(True)
+
+    with pytest.raises(LeaseHeld, match="holder the operator"):
+        await run_holding(leases, "orders", work, holder="the CLI", ttl=TTL)
+    assert ran == []
+
+
+async def test_a_lost_renewal_stops_the_pass_before_its_next_write(store: Store) -> None:
+    """The lease is renewed every third of its time to live; once another holder took it
+    (this process stalled past the expiry), the pass is cancelled where it waits and never
+    makes its next write."""
+    leases = store.tenant(TENANT).leases
+    short = timedelta(seconds=0.3)
+    started, never = asyncio.Event(), asyncio.Event()
+    writes: list[str] = []
+
+    async def work() -> None:
+        started.set()
+        await never.wait()  # e.g. a slow Visma.net answer
+        writes.append("after the lease was lost")
+
+    async def thief() -> None:
+        await started.wait()
+        # Seen from an hour later the lease has long expired: another process takes it.
+        await leases.take("orders", holder="other", ttl=TTL,
+                          now=datetime.now(UTC) + timedelta(hours=1))
+
+    with pytest.raises(LeaseLost) as lost:
+        await asyncio.gather(run_holding(leases, "orders", work, holder="me", ttl=short),
+                             thief())
+    assert writes == []
+    assert lost.value.holder == "other"
+    assert "lost its lease" in str(lost.value)
+
+
+async def test_renewals_keep_a_long_pass_going(store: Store) -> None:
+    """A pass longer than its lease's time to live keeps the lease by renewing it: another
+    holder is refused all along, and the pass ends normally."""
+    leases = store.tenant(TENANT).leases
+    short = timedelta(seconds=1.5)
+
+    async def work() -> int:
+        lease = current_lease()
+        assert lease is not None
+        refusals = 0
+        # Until a whole time to live past the first expiry: only renewals kept it ours.
+        while datetime.now(UTC) <= lease.expires_at + short:
+            with pytest.raises(LeaseHeld):
+                await leases.take("orders", holder="other", ttl=TTL)
+            refusals += 1
+            await asyncio.sleep(0.1)
+        return refusals
+
+    assert await run_holding(leases, "orders", work, holder="me", ttl=short) > 0
+    assert await leases.holder("orders") is None
+
+
+async def test_claimed_rows_are_taken_over_only_from_an_expired_or_released_lease(
+        store: Store) -> None:
+    """A row claimed (or `creating`) under a lease that is live belongs to a pass still at
+    work: another pass does not take it over. Once that lease expired or was released it
+    does (and the in-doubt recovery searches for the marker as before)."""
+    state = store.tenant(TENANT)
+    first = await state.leases.take("orders", holder="a", ttl=TTL, now=T0)
+    claim = await state.ledger.claim(101, modified=MODIFIED, now=T0, lease=first.token)
+    assert claim is not None and claim.entry.claimed_by == first.token
+    await claim.mark_creating(document_kind="SalesOrder", marker="SIMON-WO-101", now=T0)
+    entry = await state.ledger.get(101)
+    assert entry is not None and entry.state is WorkOrderState.CREATING
+
+    during = T0 + timedelta(seconds=10)
+    assert await state.ledger.take_over(entry, now=during, lease="b-token") is None
+
+    await state.leases.release(first, now=during)
+    second = await state.ledger.take_over(entry, now=during, lease="b-token")
+    assert second is not None and second.entry.claimed_by == "b-token"
+
+
+async def test_a_row_of_an_expired_lease_is_taken_over(store: Store) -> None:
+    state = store.tenant(TENANT)
+    first = await state.leases.take("orders", holder="a", ttl=TTL, now=T0)
+    claim = await state.ledger.claim(102, modified=MODIFIED, now=T0, lease=first.token)
+    assert claim is not None
+
+    assert await state.ledger.take_over(claim.entry, now=T0 + TTL / 2) is None
+    assert await state.ledger.take_over(claim.entry, now=T0 + TTL) is not None
+
+
+def test_holder_names_the_pod_or_the_host_and_the_ttl_is_configurable(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    process_holder.cache_clear()
+    monkeypatch.setenv("SIMON_VISMA_POD_NAME", "simon-visma-7d9f-x2")
+    try:
+        assert process_holder().startswith("simon-visma-7d9f-x2 pid ")
+    finally:
+        process_holder.cache_clear()
+    monkeypatch.setenv("SIMON_VISMA_LEASE_TTL_SECONDS", "90")
+    assert lease_ttl() == timedelta(seconds=90)
+    monkeypatch.setenv("SIMON_VISMA_LEASE_TTL_SECONDS", "soon")
+    assert lease_ttl() == timedelta(seconds=60)
