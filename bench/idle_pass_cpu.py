@@ -1,0 +1,123 @@
+"""Operator CPU of an idle pass (DESIGN.md section 6: a pass with nothing new costs a few ms).
+
+One tenant as the operator runs it (`TenantRun`, its clients over real HTTP, a SQLite store)
+against the emulators in a process of their own (their CPU is not counted). The tenant is
+activated and every loop runs until nothing is new; then each loop runs --passes more times
+and the process CPU time per pass is printed: an idle orders pass, an idle imports pass and a
+steady-state master-data pass. With --profile, cProfile's view of those passes is printed too
+(where the CPU goes, in process CPU time).
+
+    python bench/idle_pass_cpu.py [--passes 50] [--profile orders|imports|masterdata]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import os
+import pstats
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from emulators.launch import tenant_manifests  # noqa: E402
+from reconcilers.resource.credentials import resolve  # noqa: E402
+from reconcilers.resource.tenant import tenant_from_body  # noqa: E402
+from reconcilers.runtime.runner import AnyLoop, TenantRun, build_clients, loop_named  # noqa: E402
+from reconcilers.store import open_store  # noqa: E402
+from tests.cluster.operator_process import free_port, http_get  # noqa: E402
+
+LOOPS = ("masterdata", "orders", "imports")
+
+EMULATOR = """
+import asyncio, sys
+from emulators.server import serve
+from emulators.simon import SimonEmulator
+from emulators.simon.data import populate
+from emulators.visma import VismaEmulator
+from emulators.visma.data import generate_visma_tenant
+visma, simon = VismaEmulator(), SimonEmulator()
+generate_visma_tenant(visma, customers=int(sys.argv[2]), items=int(sys.argv[2]) // 4 + 5,
+                      seed=1, orders=0)
+populate(simon, seed=1)
+asyncio.run(serve(visma, simon, "127.0.0.1", int(sys.argv[1])))
+"""
+
+
+def tenant_body(base: str, tenant_id: str) -> tuple[dict, dict]:
+    tenant, secrets = tenant_manifests(base, tenant_id)
+    tenant["spec"]["imports"] = {"salesOrders": {"enabled": True}}
+    return tenant, {s["metadata"]["name"]: s["stringData"] for s in secrets}
+
+
+async def measure(base: str, passes: int, profile: str | None) -> dict[str, float]:
+    from emulators.visma import DEFAULT_TENANT_ID
+
+    folder = tempfile.mkdtemp(prefix="bench-idle-")
+    store = await open_store(f"sqlite:///{folder}/state.db")
+    body, secrets = tenant_body(base, DEFAULT_TENANT_ID)
+    tenant = tenant_from_body(body)
+    visma, simon = build_clients(tenant, *resolve(tenant, secrets))
+    run = TenantRun(tenant, visma, simon, store.tenant(tenant.key))
+    await run.activate()
+    loops: list[AnyLoop] = [loop_named(name) for name in LOOPS]
+    for _ in range(3):  # the first import, then passes until nothing is new
+        for loop in loops:
+            outcome = await run.run_loop(loop)
+            if not outcome.ok:
+                raise SystemExit(f"the {loop.key} pass failed: {outcome.error}")
+    costs: dict[str, float] = {}
+    for loop in loops:
+        profiler = cProfile.Profile(time.process_time) if profile == loop.key else None
+        cpu = time.process_time()
+        if profiler:
+            profiler.enable()
+        for _ in range(passes):
+            await run.run_loop(loop)
+        if profiler:
+            profiler.disable()
+        costs[loop.key] = 1000 * (time.process_time() - cpu) / passes
+        if profiler:
+            print(f"\n== cProfile of {passes} {loop.key} passes (top by own time)")
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+    await run.close()
+    await store.close()
+    return costs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--passes", type=int, default=50)
+    parser.add_argument("--customers", type=int, default=50,
+                        help="customers in the Visma.net company (a quarter as many items)")
+    parser.add_argument("--profile", choices=LOOPS)
+    args = parser.parse_args()
+
+    port = free_port()
+    emulator = subprocess.Popen([sys.executable, "-c", EMULATOR, str(port), str(args.customers)],
+                                cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        while http_get(f"{base}/_emulator/visma/stats", timeout=1)[0] != 200:
+            if emulator.poll() is not None:
+                raise SystemExit("the emulators exited")
+            time.sleep(0.2)
+        costs = asyncio.run(measure(base, args.passes, args.profile))
+    finally:
+        emulator.terminate()
+        emulator.wait(10)
+    print(f"\nOperator CPU per idle pass ({args.customers} customers, nothing new; mean of "
+          f"{args.passes} passes; target: a few ms)")
+    for loop, ms in costs.items():
+        print(f"  {loop:<11} {ms:6.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
