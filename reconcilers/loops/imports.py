@@ -161,19 +161,26 @@ class OrderImport:
         self._items: dict[str, int | None] = {}
 
     async def run(self) -> ImportResult:
-        for order_type, options in ((SALES_ORDER, self.settings.sales_orders),
-                                    (QUOTE, self.settings.quotes)):
-            if options.enabled:
-                await self._import_kind(order_type, options)
+        kinds = [(order_type, options) for order_type, options in
+                 ((SALES_ORDER, self.settings.sales_orders), (QUOTE, self.settings.quotes))
+                 if options.enabled]
+        if not kinds:
+            return self.result
+        # Every mark in one read: an idle pass reads the store as little as it can (only
+        # this loop's passes, one at a time, change these marks).
+        marks = {kind: mark.mark for kind, mark in (await self.state.marks.all()).items()}
+        for order_type, options in kinds:
+            await self._import_kind(order_type, options, marks)
         return self.result
 
     # --- one kind ------------------------------------------------------------------------
 
-    async def _import_kind(self, order_type: str, options: ImportSettings) -> None:
-        mark = await self.state.marks.value(mark_kind(order_type))
+    async def _import_kind(self, order_type: str, options: ImportSettings,
+                           marks: dict[str, str]) -> None:
+        mark = marks.get(mark_kind(order_type))
         newest = parse_timestamp(mark) if mark else None
         since = newest - OVERLAP if newest else None
-        pending_text = await self.state.marks.value(pending_kind(order_type))
+        pending_text = marks.get(pending_kind(order_type))
         pending_before = _load_ids(pending_text)
         pending: list[str] = []
         seen: set[str] = set()

@@ -191,16 +191,19 @@ class MasterDataSync:
         self._open_errors: dict[LogTable, set[str]] = {}
 
     async def run(self) -> MasterDataResult:
-        await self._sync_kind(CUSTOMERS, self.result.customers)
-        await self._sync_kind(ITEMS, self.result.items)
+        # Every mark at once: an idle pass reads the store as little as it can (the marks
+        # change only in this loop's own passes, one at a time).
+        marks = {kind: mark.mark for kind, mark in (await self.state.marks.all()).items()}
+        await self._sync_kind(CUSTOMERS, self.result.customers, marks)
+        await self._sync_kind(ITEMS, self.result.items, marks)
         return self.result
 
     # --- the pass over one kind ----------------------------------------------------------
 
-    async def _sync_kind(self, kind: str, result: KindResult) -> None:
-        mark = await self.state.marks.value(kind)
-        progress = await self.state.first_imports.get(kind)
+    async def _sync_kind(self, kind: str, result: KindResult, marks: dict[str, str]) -> None:
+        mark = marks.get(kind)
         first_import = mark is None
+        progress = await self.state.first_imports.get(kind) if first_import else None
         result.first_import = first_import
         started = self.clock()
         if first_import:
@@ -238,13 +241,14 @@ class MasterDataSync:
                     kind, done=done, total=pages.total_count, cursor=str(pages.next_page))
                 await self._report(kind, done, pages.total_count)
 
-        await self._finish_kind(kind, result, mark, first_import, started, done)
+        await self._finish_kind(kind, result, mark, marks.get(f"{kind}.newest"), first_import,
+                                started, done)
 
     async def _finish_kind(self, kind: str, result: KindResult, mark: str | None,
-                           first_import: bool, started: datetime, done: int) -> None:
+                           newest_before: str | None, first_import: bool, started: datetime,
+                           done: int) -> None:
         """Move the high-water marks once the whole pass is read (S-13, S-14). Records that
         failed do not hold them back (see the class)."""
-        newest_before = await self.state.marks.value(f"{kind}.newest")
         newest = result.newest
         if newest_before and (newest is None or parse_timestamp(newest_before) > newest):
             newest = parse_timestamp(newest_before)
