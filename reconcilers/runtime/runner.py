@@ -93,6 +93,8 @@ class LoopOutcome:
     error: str | None = None
     lag: float = 0.0
     """Seconds the pass started after it was due (set when run on a schedule)."""
+    duration: float = 0.0
+    """Seconds the pass took (set when run on a schedule)."""
 
     @property
     def ok(self) -> bool:

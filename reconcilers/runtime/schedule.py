@@ -30,12 +30,14 @@ import asyncio
 import hashlib
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
 from reconcilers.resource.durations import DURATION_MAX
+from reconcilers.runtime import logs
 from reconcilers.runtime.runner import AnyLoop, LoopOutcome, TenantRun
 from reconcilers.store.records import utc_now
 
@@ -261,6 +263,7 @@ async def run_on_schedule(
             return utc_now()
 
     async def supervised(loop: AnyLoop) -> None:
+        logs.in_loop(loop.key)  # this task's log lines name the loop
         wake = wakeup.event(loop) if wakeup is not None else None
         due = await due_of(loop)
         told: datetime | None = None
@@ -286,8 +289,10 @@ async def run_on_schedule(
                                       run.tenant.key, loop.key)
                     continue
             lag = max(0.0, (utc_now() - due).total_seconds())
+            started = time.monotonic()
             outcome = await run.run_loop(loop)  # a failed pass is an outcome
             outcome.lag = lag
+            outcome.duration = time.monotonic() - started
             failures = 0 if outcome.ok else failures + 1
             try:
                 due = await plan_next(run, loop, utc_now(), failures)

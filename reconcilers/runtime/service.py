@@ -51,7 +51,7 @@ from reconcilers.resource.credentials import (
 from reconcilers.resource.spec import TenantSpecError, VismaIntegrationSpec
 from reconcilers.resource.status import ConditionType, VismaIntegrationStatus
 from reconcilers.resource.tenant import Tenant, tenant_from_body
-from reconcilers.runtime import metrics
+from reconcilers.runtime import logs, metrics
 from reconcilers.runtime.runner import LOOPS, LoopOutcome, TenantRun, build_clients
 from reconcilers.runtime.schedule import Wakeup, replan, run_on_schedule
 from reconcilers.runtime.status import build_status, worth_patching
@@ -138,6 +138,9 @@ class TenantService:
         """A digest of the Secrets as last read for the clients (never the data itself)."""
         self._secrets_dirty = False
         body = kube.body()
+        metadata = body.get("metadata") or {}
+        self.key = f"{metadata.get('namespace') or 'default'}/{metadata.get('name')}"
+        """The tenant's "namespace/name", the labels of its metrics and log lines."""
         self.status = VismaIntegrationStatus.model_validate(dict(body.get("status") or {}))
         self.patched: dict[str, Any] = self.status.to_wire()
         self.outcomes: dict[str, LoopOutcome] = {}
@@ -166,6 +169,8 @@ class TenantService:
         self._secrets_dirty = True
 
     async def serve(self, stop: asyncio.Event) -> None:
+        logs.about_tenant(self.key)  # this task's log lines (and its loops') name the tenant
+        metrics.started(self.key)
         generation: int | None = None
         started = False
         retry_at = utc_now()
@@ -373,7 +378,7 @@ class TenantService:
         loop = outcome.loop.key
         before = self.outcomes.get(loop)
         self.outcomes[loop] = outcome
-        metrics.observe(self.run.tenant.key, outcome)
+        metrics.observe(self.key, outcome)
         if not outcome.ok and (before is None or before.ok):
             await self.kube.event("Warning", "LoopFailed",
                                   f"The {loop} loop could not complete: {outcome.error}")
@@ -389,6 +394,7 @@ class TenantService:
             await self._patch()
 
     async def _patch(self, *, force: bool = False) -> None:
+        metrics.report(self.key, self.status)
         wire = self.status.to_wire()
         if force or worth_patching(self.patched, wire):
             await self.kube.patch_status(wire)

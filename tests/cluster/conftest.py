@@ -307,8 +307,9 @@ def wait_event(kube: Kube, tenant: EmulatedTenant, operator: OperatorProcess, re
 
 def loop_runs(operator: OperatorProcess, tenant_key: str, loop: str) -> int:
     """How many passes of `loop` the operator has finished for a tenant (its metrics)."""
+    namespace, _, name = tenant_key.partition("/")
     pattern = (rf'^simon_visma_loop_runs_total\{{loop="{re.escape(loop)}",'
-               rf'tenant="{re.escape(tenant_key)}"\}} ([0-9.]+)$')
+               rf'name="{re.escape(name)}",namespace="{re.escape(namespace)}"\}} ([0-9.]+)$')
     found = re.search(pattern, operator.metrics(), re.MULTILINE)
     return int(float(found.group(1))) if found else 0
 

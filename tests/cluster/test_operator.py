@@ -157,7 +157,8 @@ def test_tenant_goes_from_apply_to_ready_and_sends_archived_work_orders(
     metrics = operator.metrics()
     for loop in ("masterdata", "orders", "cleanup", "imports"):
         pattern = (rf'^simon_visma_loop_runs_total\{{loop="{loop}",'
-                   rf'tenant="{re.escape(tenant.key)}"\}} ([0-9.]+)$')
+                   rf'name="{re.escape(tenant.name)}",'
+                   rf'namespace="{re.escape(tenant.namespace)}"\}} ([0-9.]+)$')
         found = re.search(pattern, metrics, re.MULTILINE)
         assert found and float(found.group(1)) >= 1, (loop, metrics[-2000:])
 
@@ -296,7 +297,8 @@ def test_deleting_the_resource_forgets_the_tenant_and_keeps_all_data(
         assert tenant.key not in operator.stored_tenants()
         assert kube.delete_vi(namespace, witness.name).returncode == 0
 
-    assert f'tenant="{tenant.key}"' not in operator.metrics()  # its series are dropped too
+    # Its series are dropped too.
+    assert f'name="{tenant.name}",namespace="{namespace}"' not in operator.metrics()
     assert emulators.call(data) == before
     assert emulators.call(emulators.simon.write_count, None, "delete") == simon_deletes
     assert emulators.call(lambda: emulators.visma.stats.count("DELETE")) == 0

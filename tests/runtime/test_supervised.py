@@ -22,8 +22,10 @@ pytestmark = pytest.mark.anyio
 
 
 def failures(served: ServedTenant, loop: str) -> float:
+    tenant = served.world.tenant
     value = REGISTRY.get_sample_value("simon_visma_loop_failures_total",
-                                      {"tenant": served.world.tenant.key, "loop": loop})
+                                      {"namespace": tenant.namespace, "name": tenant.name,
+                                       "loop": loop})
     return value or 0.0
 
 
@@ -139,7 +141,7 @@ async def test_a_loop_goes_on_when_its_due_times_cannot_be_stored(
     """The store losing the table of due times: every pass is still run and reported (as
     failed: it could not be recorded), the planning errors are logged, and the loop runs
     again on the due time it keeps in memory."""
-    run = sqlite_world.run({"schedule": {"imports": "1s"}})
+    run = sqlite_world.run({"schedule": {"imports": "10s"}})
     imports = loop_named("imports")
     outcomes: list[LoopOutcome] = []
     stop = asyncio.Event()
