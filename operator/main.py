@@ -5,9 +5,7 @@
 One daemon per VismaIntegration runs that tenant's loops; deleting the resource stops it and
 removes the operator's own state for the tenant (S-74). Secrets are read from the resource's
 own namespace only (S-82). Environment: SIMON_VISMA_DATABASE_URL (default: a SQLite file in
-the working folder), SIMON_VISMA_METRICS_ADDRESS (default 0.0.0.0) and
-SIMON_VISMA_METRICS_PORT (default 9090; 0 turns metrics off): where Prometheus metrics are
-served, per tenant (`namespace`, `name` labels) and loop,
+the working folder), SIMON_VISMA_METRICS_PORT (default 9090; 0 turns metrics off),
 SIMON_VISMA_FIRST_RUN_SPREAD_SECONDS (default 60: the first run of each loop of a tenant is
 delayed by a stable jitter of up to this many seconds, so many tenants do not fire at once
 after a start; 0 starts the loops at once, which tests use),
@@ -16,8 +14,13 @@ tenant is more than three of its intervals and this margin past its due time, so
 probe restarts a process whose loops are stuck), SIMON_VISMA_DATABASE_POOL_SIZE (default 20
 connections to PostgreSQL, and as many more while passes wait for one).
 
-Log lines about a tenant carry `namespace`, `name` and, in a loop, `loop` (keys of the JSON
-object with `--log-format=json`); liveness probes are not logged.
+Several replicas share the tenants (reconcilers/kube): with SIMON_VISMA_POD_NAME and
+SIMON_VISMA_POD_NAMESPACE set (the chart sets them from the downward API) each replica keeps a
+Lease of its own (SIMON_VISMA_REPLICA_LEASE_SECONDS, default 15) and serves the tenants that
+rendezvous hashing of their uid gives it; the daemon of every other tenant waits. Who serves a
+tenant is held on the resource too (SIMON_VISMA_HOLD_SECONDS, default 180), so another
+installation (SIMON_VISMA_INSTALLATION) leaves it alone. Without those variables one process
+serves every tenant it sees.
 """
 
 from __future__ import annotations
@@ -33,10 +36,13 @@ import kopf
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 
+from reconcilers.kube.holds import HOLD_SECONDS, Holds, hold_of
+from reconcilers.kube.leases import Membership, Replica, lease_seconds
+from reconcilers.kube.serving import ServedTenant
 from reconcilers.logview.server import serve_from_environment as serve_log_view
 from reconcilers.resource.credentials import CredentialsError
 from reconcilers.resource.spec import GROUP, PLURAL, VERSION
-from reconcilers.runtime import logs, metrics
+from reconcilers.runtime import metrics
 from reconcilers.runtime.schedule import DUE, overdue
 from reconcilers.runtime.service import Kubernetes, TenantService
 from reconcilers.store import default_database_url, open_store
@@ -46,7 +52,6 @@ DOMAIN = "simon-visma.io"
 
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    logs.setup()  # tenant fields on every line, in kopf's --log-format; probes not logged
     settings.persistence.finalizer = f"{DOMAIN}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=DOMAIN)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=DOMAIN)
@@ -64,12 +69,30 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.store = await open_store(default_database_url())
     port = int(os.environ.get("SIMON_VISMA_METRICS_PORT", "9090"))
     if port:
-        metrics.serve(os.environ.get("SIMON_VISMA_METRICS_ADDRESS", "0.0.0.0"), port)
+        metrics.serve(port)
     memo.log_view = await serve_log_view(memo.store)  # None when its port is 0
+    await _join_replicas(memo)
+
+
+async def _join_replicas(memo: kopf.Memo) -> None:
+    """Membership among the installation's replicas (renewed in the background) and the holds
+    on the resources; outside a cluster neither: this process serves every tenant."""
+    replica = Replica.from_environment()
+    memo.membership = Membership(replica, kubernetes.client.CoordinationV1Api(),
+                                 duration=lease_seconds())
+    memo.holds = None
+    memo.leaving = asyncio.Event()
+    if replica.sharded:
+        await memo.membership.refresh()  # the daemons start knowing the live replicas
+        memo.holds = Holds(memo.custom, memo.membership, seconds=float(
+            os.environ.get("SIMON_VISMA_HOLD_SECONDS") or HOLD_SECONDS))
+    memo.membership_task = asyncio.create_task(memo.membership.run(memo.leaving))
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    memo.leaving.set()  # the replica's Lease is deleted: the others take its tenants now
+    await memo.membership_task
     if memo.get("log_view") is not None:
         await memo.log_view.stop()
     await memo.store.close()
@@ -94,6 +117,8 @@ def _kubernetes(body: kopf.Body, memo: kopf.Memo) -> Kubernetes:
                 (found.data or {}).items()}
 
     async def patch_status(status: dict[str, Any]) -> None:
+        if memo.holds is not None:  # the status read at the start may name the replica before
+            status = {**status, "servedBy": memo.membership.replica.pod}
         await asyncio.to_thread(
             memo.custom.patch_namespaced_custom_object_status, GROUP, VERSION, namespace,
             PLURAL, name, {"status": status})
@@ -109,7 +134,8 @@ def _kubernetes(body: kopf.Body, memo: kopf.Memo) -> Kubernetes:
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_backoff=1, cancellation_timeout=15)
 async def tenant(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped,
                  **_: Any) -> None:
-    """Run one tenant until the resource is deleted or the operator stops.
+    """Run one tenant while this replica serves it (reconcilers/kube/serving.py), until the
+    resource is deleted or the operator stops.
 
     `cancellation_backoff` gives the daemon a second to stop its loops itself when the
     resource is deleted (without it kopf cancels the task at once, with a warning; a longer
@@ -124,8 +150,18 @@ async def tenant(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped,
         stop.set()
 
     watcher = asyncio.create_task(watch_stopped())
+    kube = _kubernetes(body, memo)
+
+    async def served_by(pod: str) -> None:
+        await kube.patch_status({})  # servedBy is in every status patch of a replica
+
     try:
-        await TenantService(_kubernetes(body, memo), memo.store).serve(stop)
+        await ServedTenant(
+            uid=body.metadata.uid or "", namespace=body.metadata.namespace or "",
+            name=body.metadata.name or "", body=lambda: body, membership=memo.membership,
+            holds=memo.holds, serve=lambda until: TenantService(kube, memo.store).serve(until),
+            event=kube.event, served_by=served_by, serving=metrics.TENANTS_SERVED.inc,
+        ).run(stop)
     finally:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -138,13 +174,19 @@ async def deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """S-74: forget the tenant's state; never delete anything in Simon or Visma.net.
 
     kopf runs this while the tenant's daemon is still stopping; a loop pass finishing after
-    the state was forgotten would write it again, so wait for the daemon first."""
+    the state was forgotten would write it again, so wait for the daemon first. Every replica
+    (and every installation) runs this handler; while another one still holds the tenant,
+    wait for it to stop serving (it releases its hold then), whichever finishes first removes
+    the finalizer."""
     stopped = memo.get("tenant_stopped")
     if stopped is not None and not stopped.is_set():
         try:
             await asyncio.wait_for(stopped.wait(), timeout=5)
         except TimeoutError:
             raise kopf.TemporaryError("waiting for the tenant's loops to stop", delay=1) from None
+    hold = hold_of(body)
+    if memo.holds is not None and hold is not None and not memo.holds.may_take(hold):
+        raise kopf.TemporaryError(f"waiting for {hold.pod} to stop serving the tenant", delay=2)
     key = f"{body.metadata.namespace}/{body.metadata.name}"
     await memo.store.forget_tenant(key)
     metrics.forget(key)

@@ -1,0 +1,154 @@
+"""Serve a tenant only while this replica owns it.
+
+`ServedTenant.run` is what the operator's per-resource daemon does:
+
+1. Wait until rendezvous hashing of the resource uid over the live replicas
+   (`Membership.owns`) names this replica.
+2. Take the hold on the resource (`Holds.take`). When another installation's replica holds it,
+   stay idle and say so once (an Event `ServedElsewhere`); when a replica of this installation
+   still holds it (a handover: it is stopping the tenant's loops), wait for its release.
+3. Serve: `status.servedBy` names this pod, an Event `Serving` marks the move, the tenant's
+   loops run (`serve(stop)`, i.e. `TenantService.serve`), and the hold is renewed.
+4. Stop serving when the operator stops or the resource is deleted, when the members change so
+   that another replica owns the tenant, or when the hold was lost (another replica took it,
+   having seen this one's lease or hold expire); then release the hold, so the next owner
+   starts at once. A pass running at the moment of a move is kept from overlapping with the
+   next owner's by the store's lease per tenant and loop.
+
+Outside a cluster (no replica environment) there are no holds: the tenant is served at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from reconcilers.kube.holds import Hold, Holds, hold_of
+from reconcilers.kube.leases import Membership
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 2.0
+
+Event = Callable[[str, str, str], Awaitable[None]]
+
+
+class ServedTenant:
+    def __init__(self, *, uid: str, namespace: str, name: str,
+                 body: Callable[[], Mapping[str, Any]], membership: Membership,
+                 holds: Holds | None,
+                 serve: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
+                 event: Event, served_by: Callable[[str], Awaitable[None]],
+                 serving: Callable[[int], None] = lambda change: None,
+                 poll_seconds: float = POLL_SECONDS) -> None:
+        self.uid, self.namespace, self.name = uid, namespace, name
+        self.body = body
+        """The live resource as the operator's watch last saw it (no request)."""
+        self.membership = membership
+        self.holds = holds
+        self.serve = serve
+        self.event = event
+        self.served_by = served_by
+        """Writes `status.servedBy`."""
+        self.serving = serving
+        """+1 when this process starts serving the tenant, -1 when it stops (a gauge)."""
+        self.poll_seconds = poll_seconds
+        self._told: tuple[str, str] | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if self.holds is None:
+            self.serving(1)
+            try:
+                await self.serve(stop)
+            finally:
+                self.serving(-1)
+            return
+        while not stop.is_set():
+            if self.membership.owns(self.uid):
+                hold = hold_of(self.body())
+                if self.holds.may_take(hold):
+                    before, hold = await self.holds.take(self.namespace, self.name)
+                    if hold is not None and hold.held_by(self.membership.replica):
+                        await self._serve_while_owned(self.holds, before, stop)
+                        continue
+                await self._elsewhere(hold)
+            await self._wait(stop)
+
+    async def _wait(self, stop: asyncio.Event, task: asyncio.Task[None] | None = None) -> None:
+        """Until the next look: `stop`, a change of the members, the tenant's service ending,
+        or the poll interval."""
+        waits = [asyncio.ensure_future(stop.wait()),
+                 asyncio.ensure_future(self.membership.changed())]
+        try:
+            await asyncio.wait([*waits, *([task] if task else [])], timeout=self.poll_seconds,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+
+    async def _elsewhere(self, hold: Hold | None) -> None:
+        """Another replica holds the tenant: say so once per holder when it is another
+        installation (within one installation a holder hands over by itself)."""
+        replica = self.membership.replica
+        if hold is None or hold.installation == replica.installation:
+            return
+        if self._told == (hold.installation, hold.pod):
+            return
+        self._told = (hold.installation, hold.pod)
+        log.info("%s is served by %s; this installation (%s) leaves it alone", self.key, hold,
+                 replica.installation)
+        await self.event("Normal", "ServedElsewhere",
+                         f"Served by {hold.pod} of the operator installation "
+                         f"{hold.installation}; the installation {replica.installation} leaves "
+                         f"this tenant alone while the other one keeps serving it.")
+
+    async def _serve_while_owned(self, holds: Holds, before: Hold | None,
+                                 stop: asyncio.Event) -> None:
+        replica = self.membership.replica
+        taken_at = datetime.now(UTC)
+        self._told = None
+        if before is None or not before.held_by(replica):
+            was = f" (before: {before.pod})" if before is not None else ""
+            log.info("%s: now served by %s%s", self.key, replica.pod, was)
+            await self.served_by(replica.pod)
+            await self.event("Normal", "Serving", f"Now served by {replica.pod}{was}.")
+        service_stop = asyncio.Event()
+        service = asyncio.create_task(self.serve(service_stop))
+        self.serving(1)
+        renew_at = time.monotonic() + holds.renew_every
+        why = "the operator stops or the resource is deleted"
+        try:
+            while not stop.is_set() and not service.done():
+                if not self.membership.owns(self.uid):
+                    why = f"{self.membership.owner(self.uid) or 'no replica'} owns it now"
+                    break
+                seen = hold_of(self.body())
+                if seen is not None and not seen.held_by(replica) and seen.renewed_at > taken_at:
+                    why = f"{seen} took it over"
+                    break
+                if time.monotonic() >= renew_at:
+                    _, hold = await holds.take(self.namespace, self.name)
+                    if hold is None or not hold.held_by(replica):
+                        why = f"{hold or 'nobody'} holds it now"
+                        break
+                    renew_at = time.monotonic() + holds.renew_every
+                await self._wait(stop, service)
+        finally:
+            log.info("%s: this replica stops serving it: %s", self.key, why)
+            service_stop.set()
+            try:
+                await service
+            finally:
+                self.serving(-1)
+                try:
+                    await holds.release(self.namespace, self.name)
+                except Exception as error:  # an unreleased hold expires by itself
+                    log.warning("%s: could not release the hold: %s", self.key, error)
