@@ -5,7 +5,9 @@
 One daemon per VismaIntegration runs that tenant's loops; deleting the resource stops it and
 removes the operator's own state for the tenant (S-74). Secrets are read from the resource's
 own namespace only (S-82). Environment: SIMON_VISMA_DATABASE_URL (default: a SQLite file in
-the working folder), SIMON_VISMA_METRICS_PORT (default 9090; 0 turns metrics off),
+the working folder), SIMON_VISMA_METRICS_ADDRESS (default 0.0.0.0) and
+SIMON_VISMA_METRICS_PORT (default 9090; 0 turns metrics off): where Prometheus metrics are
+served, per tenant (`namespace`, `name` labels) and loop,
 SIMON_VISMA_FIRST_RUN_SPREAD_SECONDS (default 60: the first run of each loop of a tenant is
 delayed by a stable jitter of up to this many seconds, so many tenants do not fire at once
 after a start; 0 starts the loops at once, which tests use),
@@ -21,6 +23,9 @@ rendezvous hashing of their uid gives it; the daemon of every other tenant waits
 tenant is held on the resource too (SIMON_VISMA_HOLD_SECONDS, default 180), so another
 installation (SIMON_VISMA_INSTALLATION) leaves it alone. Without those variables one process
 serves every tenant it sees.
+
+Log lines about a tenant carry `namespace`, `name` and, in a loop, `loop` (keys of the JSON
+object with `--log-format=json`); liveness probes are not logged.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from reconcilers.kube.serving import ServedTenant
 from reconcilers.logview.server import serve_from_environment as serve_log_view
 from reconcilers.resource.credentials import CredentialsError
 from reconcilers.resource.spec import GROUP, PLURAL, VERSION
-from reconcilers.runtime import metrics
+from reconcilers.runtime import logs, metrics
 from reconcilers.runtime.schedule import DUE, overdue
 from reconcilers.runtime.service import Kubernetes, TenantService
 from reconcilers.store import default_database_url, open_store
@@ -52,6 +57,7 @@ DOMAIN = "simon-visma.io"
 
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    logs.setup()  # tenant fields on every line, in kopf's --log-format; probes not logged
     settings.persistence.finalizer = f"{DOMAIN}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=DOMAIN)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=DOMAIN)
@@ -69,7 +75,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.store = await open_store(default_database_url())
     port = int(os.environ.get("SIMON_VISMA_METRICS_PORT", "9090"))
     if port:
-        metrics.serve(port)
+        metrics.serve(os.environ.get("SIMON_VISMA_METRICS_ADDRESS", "0.0.0.0"), port)
     memo.log_view = await serve_log_view(memo.store)  # None when its port is 0
     await _join_replicas(memo)
 

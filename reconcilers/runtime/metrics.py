@@ -1,82 +1,126 @@
-"""Prometheus metrics per tenant and loop: runs, failures, records and documents sent, and
-seconds since the last success (served on the operator's metrics port)."""
+"""Prometheus metrics per tenant (`namespace`, `name`) and loop, served on the operator's
+metrics address and port.
+
+Per loop: passes run and failed, how long a pass took, how late it started, and when it last
+completed (a Unix timestamp, 0 until the tenant's first success). Per tenant: whether it is
+Ready, whether the cleanup brake holds, how many archived work orders wait to be sent, records
+written and documents sent.
+
+A tenant's series exist from its start (`started`): an alert on the last-success timestamp or
+on Ready also fires for a tenant that never got going. The status gauges and the last-success
+timestamps follow the status the service reports (`report`), so they survive a restart of the
+operator with the status. A deleted tenant's series are all removed (`forget`).
+"""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
-from prometheus_client import REGISTRY, Counter, Gauge, start_http_server
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
+from reconcilers.loops.base import field_named
+from reconcilers.resource.status import ConditionStatus, ConditionType, VismaIntegrationStatus
+from reconcilers.runtime.runner import LOOPS, LoopOutcome
 
-from reconcilers.runtime.runner import LoopOutcome
+TENANT = ["namespace", "name"]
+LOOP = [*TENANT, "loop"]
 
-RUNS = Counter("simon_visma_loop_runs", "Loop passes run", ["tenant", "loop"])
-FAILURES = Counter("simon_visma_loop_failures", "Loop passes that could not complete",
-                   ["tenant", "loop"])
-RECORDS = Counter("simon_visma_records_written", "Records written to Simon by master data",
-                  ["tenant", "kind"])
+PASS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+                300.0, 600.0)
+"""Seconds, from an orders pass with nothing to send to a first master-data import."""
+
+RUNS = Counter("simon_visma_loop_runs", "Loop passes run", LOOP)
+FAILURES = Counter("simon_visma_loop_failures", "Loop passes that could not complete", LOOP)
+PASS_DURATION = Histogram("simon_visma_loop_pass_duration_seconds",
+                          "How long a loop's pass took", LOOP, buckets=PASS_BUCKETS)
+LAST_SUCCESS = Gauge("simon_visma_loop_last_success_timestamp_seconds",
+                     "When the loop last completed a pass (Unix time); 0 until the first",
+                     LOOP)
 LAG = Gauge("simon_visma_schedule_lag_seconds",
-            "How late the loop's last pass started after it was due", ["tenant", "loop"])
+            "How late the loop's last pass started after it was due", LOOP)
+READY = Gauge("simon_visma_tenant_ready", "1 while the tenant's Ready condition is True",
+              TENANT)
+CLEANUP_HELD = Gauge("simon_visma_cleanup_held",
+                     "1 while the cleanup brake holds removals back (CleanupHeld)", TENANT)
+ORDERS_WAITING = Gauge("simon_visma_orders_waiting",
+                       "Archived work orders waiting to be sent to Visma.net", TENANT)
+RECORDS = Counter("simon_visma_records_written", "Records written to Simon by master data",
+                  [*TENANT, "kind"])
 DOCUMENTS = Counter("simon_visma_documents_sent", "Work orders sent to Visma.net as documents",
-                    ["tenant"])
+                    TENANT)
 TENANTS_SERVED = Gauge("simon_visma_tenants_served",
                        "Tenants this operator process serves (runs the loops of)")
 
-
-class _SinceLastSuccess(Collector):
-    def __init__(self) -> None:
-        self.last: dict[tuple[str, str], float] = {}
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = GaugeMetricFamily(
-            "simon_visma_seconds_since_last_success",
-            "Seconds since the loop last completed", labels=["tenant", "loop"])
-        now = time.time()
-        for (tenant, loop), when in sorted(self.last.items()):
-            family.add_metric([tenant, loop], now - when)
-        yield family
+PER_LOOP = (RUNS, FAILURES, PASS_DURATION, LAST_SUCCESS, LAG)
+PER_TENANT = (READY, CLEANUP_HELD, ORDERS_WAITING, RECORDS, DOCUMENTS)
 
 
-SINCE_LAST_SUCCESS = _SinceLastSuccess()
-REGISTRY.register(SINCE_LAST_SUCCESS)
+def labels_of(key: str) -> tuple[str, str]:
+    """A tenant key ("namespace/name") as its `namespace` and `name` labels."""
+    namespace, _, name = key.partition("/")
+    return namespace, name
 
 
 class _TenantMeter:
     """What a loop's result counts (`reconcilers.loops.base.Meter`), for one tenant."""
 
-    def __init__(self, tenant: str) -> None:
-        self.tenant = tenant
+    def __init__(self, key: str) -> None:
+        self.tenant = labels_of(key)
 
     def records_written(self, kind: str, count: int) -> None:
-        RECORDS.labels(self.tenant, kind).inc(count)
+        RECORDS.labels(*self.tenant, kind).inc(count)
 
     def documents_sent(self, count: int) -> None:
-        DOCUMENTS.labels(self.tenant).inc(count)
+        DOCUMENTS.labels(*self.tenant).inc(count)
 
 
-def observe(tenant: str, outcome: LoopOutcome) -> None:
-    """One pass of a loop: its run, lag and failure, and what a completed pass counts."""
-    loop = outcome.loop.key
-    RUNS.labels(tenant, loop).inc()
-    LAG.labels(tenant, loop).set(outcome.lag)
+def started(key: str) -> None:
+    """A tenant starts: its loops' runs, failures and last success (0 until the first), and
+    its Ready, cleanup-held and orders-waiting gauges exist from now on; values it already
+    has (a restart of its service in this process) stay."""
+    tenant = labels_of(key)
+    for loop in LOOPS:
+        for metric in (RUNS, FAILURES, LAST_SUCCESS):
+            metric.labels(*tenant, loop.key)
+    for gauge in (READY, CLEANUP_HELD, ORDERS_WAITING):
+        gauge.labels(*tenant)
+
+
+def observe(key: str, outcome: LoopOutcome) -> None:
+    """One pass of a loop: its run, duration, lag and failure, and what a completed pass
+    counts."""
+    labels = (*labels_of(key), outcome.loop.key)
+    RUNS.labels(*labels).inc()
+    PASS_DURATION.labels(*labels).observe(outcome.duration)
+    LAG.labels(*labels).set(outcome.lag)
     if not outcome.ok:
-        FAILURES.labels(tenant, loop).inc()
+        FAILURES.labels(*labels).inc()
         return
-    SINCE_LAST_SUCCESS.last[(tenant, loop)] = time.time()
     if outcome.result is not None:
-        outcome.result.observe(_TenantMeter(tenant))
+        outcome.result.observe(_TenantMeter(key))
 
 
-def forget(tenant: str) -> None:
-    """Drop a deleted tenant's series (S-74)."""
-    for metric in (RUNS, FAILURES, RECORDS, DOCUMENTS, LAG):
-        for key in [k for k in metric._metrics if k[0] == tenant]:
-            metric.remove(*key)
-    for key in [k for k in SINCE_LAST_SUCCESS.last if k[0] == tenant]:
-        del SINCE_LAST_SUCCESS.last[key]
+def report(key: str, status: VismaIntegrationStatus) -> None:
+    """The status the service reports: Ready and CleanupHeld (1 when True), the work orders
+    waiting, and when each loop last completed (its section's lastSuccessTime)."""
+    tenant = labels_of(key)
+    for gauge, kind in ((READY, ConditionType.READY), (CLEANUP_HELD, ConditionType.CLEANUP_HELD)):
+        condition = status.get_condition(kind.value)
+        held = condition is not None and condition.status == ConditionStatus.TRUE
+        gauge.labels(*tenant).set(1 if held else 0)
+    ORDERS_WAITING.labels(*tenant).set((status.orders.waiting or 0) if status.orders else 0)
+    for loop in LOOPS:
+        section = getattr(status, field_named(VismaIntegrationStatus, loop.name))
+        when = getattr(section, "last_success_time", None)
+        LAST_SUCCESS.labels(*tenant, loop.key).set(when.timestamp() if when else 0)
 
 
-def serve(port: int) -> None:
-    start_http_server(port)
+def forget(key: str) -> None:
+    """Remove every series of a deleted tenant (S-74)."""
+    namespace, name = labels_of(key)
+    for metric in (*PER_LOOP, *PER_TENANT):
+        metric.remove_by_labels({"namespace": namespace, "name": name})
+
+
+def serve(address: str, port: int) -> None:
+    """Serve the metrics on `address`:`port` (a thread of this process; scrapes are not
+    logged)."""
+    start_http_server(port, addr=address)
