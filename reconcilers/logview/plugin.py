@@ -22,7 +22,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 from urllib.parse import quote, urlencode
 
@@ -134,7 +134,9 @@ def show_log(args: argparse.Namespace) -> int:
                                f"{args.service}:{PORT_NAME}/proxy/tenants/{namespace}/"
                                f"{args.name}/log", query)
     if status != 200:
-        raise Failure(_proxy_problem(status, body, service, args.operator_namespace))
+        raise Failure(_proxy_problem(status, body, service, args.operator_namespace,
+                                     lambda: _service_exists(client, args.operator_namespace,
+                                                             args.service)))
     try:
         answer = json.loads(body)
         entries = [from_json(entry) for entry in answer["entries"]]
@@ -181,8 +183,19 @@ def get(client: Any, path: str, query: dict[str, str] | None = None) -> tuple[in
                       f"{_first_line(reason)}") from None
 
 
-def _proxy_problem(status: int, body: bytes, service: str, operator_namespace: str) -> str:
-    """What an answer other than 200 through the service proxy means, and what to check."""
+def _service_exists(client: Any, namespace: str, name: str) -> bool | None:
+    """Whether the Service exists; None when the caller may not read Services."""
+    status, _ = get(client, f"/api/v1/namespaces/{namespace}/services/{name}")
+    return True if status == 200 else False if status == 404 else None
+
+
+def _proxy_problem(status: int, body: bytes, service: str, operator_namespace: str,
+                   service_exists: Callable[[], bool | None]) -> str:
+    """What an answer other than 200 through the service proxy means, and what to check.
+
+    The API server answers 503 "no endpoints available" both for a Service without ready
+    endpoints and for one that does not exist: `service_exists` tells them apart where the
+    caller may read Services."""
     try:
         answer = json.loads(body)
     except ValueError:
@@ -194,13 +207,19 @@ def _proxy_problem(status: int, body: bytes, service: str, operator_namespace: s
     if status == 403:
         return (f"you may not read the integration log through the Service {service}: ask "
                 "for get on services/proxy of that Service (the chart's log-reader Role)")
+    missing = ("check that the operator is installed there with its log view enabled "
+               "(logView.enabled), or name another with --operator-namespace and --service")
+    running = f"check that the operator is running (kubectl get pods -n {operator_namespace})"
     if status == 404 and from_api_server:
-        return (f"there is no log view Service {service}: check that the operator is "
-                "installed there with its log view enabled (logView.enabled), or name "
-                "another with --operator-namespace and --service")
+        return f"there is no log view Service {service}: {missing}"
     if status == 503 and "no endpoints available" in message:
-        return (f"the log view Service {service} has no ready endpoint: check that the "
-                f"operator is running (kubectl get pods -n {operator_namespace})")
+        exists = service_exists()
+        if exists is False:
+            return f"there is no log view Service {service}: {missing}"
+        if exists:
+            return f"the log view Service {service} has no ready endpoint: {running}"
+        return (f"the log view Service {service} is missing or has no ready endpoint: "
+                f"{running}; {missing}")
     if status in (502, 503):
         return (f"the API server could not reach the operator behind the Service {service} "
                 f"({message}): check that the operator is running and that the Service's "
