@@ -47,12 +47,14 @@ def servers() -> Iterator[list[EmulatorServer]]:
         yield [stack.enter_context(EmulatorServer()) for _ in range(TENANTS)]
 
 
-def replica_env(database_url: str, lease_namespace: str, pod: str,
-                installation: str = "simon-visma") -> dict[str, str]:
-    return {"SIMON_VISMA_DATABASE_URL": database_url, "SIMON_VISMA_POD_NAME": pod,
-            "SIMON_VISMA_POD_NAMESPACE": lease_namespace,
-            "SIMON_VISMA_INSTALLATION": installation,
-            "SIMON_VISMA_REPLICA_LEASE_SECONDS": str(LEASE_SECONDS)}
+def replica_env(lease_namespace: str, pod: str, installation: str = "simon-visma", *,
+                database_url: str | None = None) -> dict[str, str]:
+    """A replica's environment as the chart sets it (the database: the process's own SQLite
+    file unless given)."""
+    env = {"SIMON_VISMA_POD_NAME": pod, "SIMON_VISMA_POD_NAMESPACE": lease_namespace,
+           "SIMON_VISMA_INSTALLATION": installation,
+           "SIMON_VISMA_REPLICA_LEASE_SECONDS": str(LEASE_SECONDS)}
+    return env | ({"SIMON_VISMA_DATABASE_URL": database_url} if database_url else {})
 
 
 def resources(kube: Kube, namespace: str) -> dict[str, dict[str, Any]]:
@@ -142,7 +144,7 @@ def test_replicas_share_the_tenants_and_hand_them_over(
     def start(pod: str) -> None:
         processes[pod] = start_operator(
             namespaces=[namespace], verbose=False,
-            env=replica_env(postgres_database, operators_namespace, pod))
+            env=replica_env(operators_namespace, pod, database_url=postgres_database))
 
     for pod in ("replica-a", "replica-b", "replica-c"):
         start(pod)
