@@ -25,6 +25,22 @@ RELEASE_NAMESPACE = "simon-visma"
 
 Helm = Callable[..., subprocess.CompletedProcess[str]]
 
+TENANT_NAMESPACES = ["tenant-a", "tenant-b"]
+POSTGRES_VALUES: dict[str, Any] = {
+    "database": {"type": "postgresql", "existingSecret": "simon-visma-db", "secretKey": "url"},
+    "operator": {"namespaces": TENANT_NAMESPACES},
+}
+
+GROUP = "simon-visma.io"
+# (apiGroup, resource, verb): exactly what the operator may do where it serves tenants.
+OPERATOR_RULES = {
+    *((GROUP, "vismaintegrations", v) for v in ("get", "list", "watch", "patch")),
+    *((GROUP, "vismaintegrations/status", v) for v in ("get", "patch")),
+    *(("", "events", v) for v in ("create", "patch")),
+    *(("events.k8s.io", "events", v) for v in ("create", "patch")),
+    *(("", "secrets", v) for v in ("get", "list", "watch")),
+}
+
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
@@ -93,3 +109,57 @@ def render(helm: Helm, tmp_path: Path) -> Callable[..., list[dict[str, Any]]]:
         return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
     return run
+
+
+Objects = list[dict[str, Any]]
+Render = Callable[..., Objects]
+
+
+def of_kind(objects: Objects, kind: str) -> Objects:
+    return [o for o in objects if o["kind"] == kind]
+
+
+def only(objects: Objects, kind: str) -> dict[str, Any]:
+    found = of_kind(objects, kind)
+    assert len(found) == 1, f"expected one {kind}, got {len(found)}"
+    return found[0]
+
+
+def named(objects: Objects, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
+    found = [
+        o for o in of_kind(objects, kind)
+        if o["metadata"]["name"] == name
+        and (namespace is None or o["metadata"].get("namespace") == namespace)
+    ]
+    assert len(found) == 1, f"expected one {kind} {name} in {namespace}, got {len(found)}"
+    return found[0]
+
+
+def flat_rules(role: dict[str, Any]) -> set[tuple[str, str, str]]:
+    """(apiGroup, resource, verb) of every rule that has no resourceNames."""
+    return {
+        (group, resource, verb)
+        for rule in role["rules"]
+        if "resourceNames" not in rule
+        for group in rule.get("apiGroups", [])
+        for resource in rule.get("resources", [])
+        for verb in rule["verbs"]
+    }
+
+
+def deployment(objects: Objects) -> dict[str, Any]:
+    return only(objects, "Deployment")
+
+
+def pod_spec(objects: Objects) -> dict[str, Any]:
+    return dict(deployment(objects)["spec"]["template"]["spec"])
+
+
+def container(objects: Objects) -> dict[str, Any]:
+    containers = pod_spec(objects)["containers"]
+    assert len(containers) == 1
+    return dict(containers[0])
+
+
+def env_of(objects: Objects) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in container(objects)["env"]}

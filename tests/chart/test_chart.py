@@ -1,70 +1,37 @@
 """The Helm chart: lint, rendered objects, least-privilege RBAC and the values schema.
 
-DESIGN.md section 4 (the chart) and S-82 (Secrets are only read, by name, in the tenant's
-namespace). Everything here is offline: ``helm lint`` and ``helm template``, checked in Python.
+The chart of DESIGN.md section 4; Secrets are read only where tenants are served (S-82).
+Everything here is offline: ``helm lint`` and ``helm template``, checked in Python. The CRD,
+the namespace-scoped install, metrics, the NetworkPolicy and the pod settings have test
+modules of their own.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.chart.conftest import CHART, RELEASE, RELEASE_NAMESPACE, Helm, values_file
-
-Render = Callable[..., list[dict[str, Any]]]
-
-TENANT_NAMESPACES = ["tenant-a", "tenant-b"]
-POSTGRES_VALUES: dict[str, Any] = {
-    "database": {"type": "postgresql", "existingSecret": "simon-visma-db", "secretKey": "url"},
-    "rbac": {"secretNamespaces": TENANT_NAMESPACES},
-    "operator": {"namespaces": TENANT_NAMESPACES},
-}
-
-GROUP = "simon-visma.io"
-# (apiGroup, resource, verb): exactly what the operator may do, cluster-wide.
-OPERATOR_RULES = {
-    *((GROUP, "vismaintegrations", v) for v in ("get", "list", "watch", "patch")),
-    *((GROUP, "vismaintegrations/status", v) for v in ("get", "patch")),
-    *(("", "events", v) for v in ("create", "patch")),
-    *(("events.k8s.io", "events", v) for v in ("create", "patch")),
-}
-SECRET_GET = {("", "secrets", "get")}
-
-
-def only(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
-    found = [o for o in objects if o["kind"] == kind]
-    assert len(found) == 1, f"expected one {kind}, got {len(found)}"
-    return found[0]
-
-
-def of_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [o for o in objects if o["kind"] == kind]
-
-
-def flat_rules(role: dict[str, Any]) -> set[tuple[str, str, str]]:
-    return {
-        (group, resource, verb)
-        for rule in role["rules"]
-        for group in rule.get("apiGroups", [])
-        for resource in rule.get("resources", [])
-        for verb in rule["verbs"]
-    }
-
-
-def container(objects: list[dict[str, Any]]) -> dict[str, Any]:
-    containers = only(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
-    assert len(containers) == 1
-    return containers[0]
-
-
-def env_of(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {e["name"]: e for e in container(objects)["env"]}
-
+from tests.chart.conftest import (
+    CHART,
+    OPERATOR_RULES,
+    POSTGRES_VALUES,
+    RELEASE,
+    RELEASE_NAMESPACE,
+    TENANT_NAMESPACES,
+    Helm,
+    Render,
+    container,
+    env_of,
+    flat_rules,
+    named,
+    of_kind,
+    only,
+    values_file,
+)
 
 # --------------------------------------------------------------------------- helm lint
 
@@ -86,11 +53,16 @@ def test_default_render_has_the_operator_objects(render: Render) -> None:
     assert kinds == sorted(
         [
             "ServiceAccount",
-            "ClusterRole",
+            "ClusterRole",  # the operator's
             "ClusterRoleBinding",
+            "ClusterRole",  # the log readers', bound by the platform team
+            "Role",  # the replicas' Leases
+            "RoleBinding",
+            "Role",  # the log view's service proxy, for the log readers
             "Deployment",
             "PersistentVolumeClaim",
-            "Service",
+            "Service",  # metrics
+            "Service",  # log view
             "PodDisruptionBudget",
             "CustomResourceDefinition",
         ]
@@ -138,7 +110,7 @@ def test_operator_command_liveness_and_metrics(render: Render) -> None:
     assert not any(arg.startswith("--namespace") for arg in c["command"])
 
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
-    assert ports == {"healthz": 8080, "metrics": 9090}
+    assert ports == {"healthz": 8080, "metrics": 9090, "log-view": 8081}
     probe = c["livenessProbe"]
     assert probe["httpGet"]["path"] == "/healthz"
     assert probe["httpGet"]["port"] in ("healthz", 8080)
@@ -150,10 +122,11 @@ def test_operator_command_liveness_and_metrics(render: Render) -> None:
 
     env = env_of(objects)
     assert env["SIMON_VISMA_DATABASE_URL"]["value"] == "sqlite:////data/simon-visma.db"
+    assert env["SIMON_VISMA_METRICS_ADDRESS"]["value"] == "0.0.0.0"
     assert env["SIMON_VISMA_METRICS_PORT"]["value"] == "9090"
     assert "SIMON_VISMA_LOG_FORMAT" not in env  # kopf's --log-format does the job
 
-    service = only(objects, "Service")
+    service = named(objects, "Service", f"{RELEASE}-metrics")
     assert service["spec"]["ports"][0]["port"] == 9090
     assert service["spec"]["ports"][0]["targetPort"] == "metrics"
     assert service["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
@@ -198,26 +171,23 @@ def test_labels_follow_helm_conventions_and_selectors_match(render: Render) -> N
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
     for selector in (
         deployment["spec"]["selector"]["matchLabels"],
-        only(objects, "Service")["spec"]["selector"],
+        *(service["spec"]["selector"] for service in of_kind(objects, "Service")),
         only(objects, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"],
     ):
         assert selector.items() <= pod_labels.items()
         assert "app.kubernetes.io/version" not in selector  # selectors never change
 
 
-def test_cluster_role_is_exactly_least_privilege_with_cluster_wide_secret_get(
+def test_cluster_role_is_exactly_least_privilege_with_secrets_watched_everywhere(
     render: Render,
 ) -> None:
     objects = render()
-    role = only(objects, "ClusterRole")
-    rules = flat_rules(role)
-    assert rules == OPERATOR_RULES | SECRET_GET
+    role = named(objects, "ClusterRole", RELEASE)
+    assert flat_rules(role) == OPERATOR_RULES
     for rule in role["rules"]:
         assert "*" not in rule["verbs"] and "*" not in rule["resources"]
         assert "*" not in rule.get("apiGroups", [])
         assert "resourceNames" not in rule and "nonResourceURLs" not in rule
-    assert not {("", "secrets", v) for v in ("list", "watch")} & rules
-    assert not of_kind(objects, "Role") and not of_kind(objects, "RoleBinding")
 
     binding = only(objects, "ClusterRoleBinding")
     assert binding["roleRef"] == {
@@ -231,7 +201,7 @@ def test_cluster_role_is_exactly_least_privilege_with_cluster_wide_secret_get(
     ]
 
 
-# ------------------------------------------------------------ PostgreSQL + secretNamespaces
+# --------------------------------------------------------------------------- PostgreSQL
 
 
 def test_postgresql_url_comes_from_the_existing_secret(render: Render) -> None:
@@ -252,32 +222,6 @@ def test_operator_namespaces_replace_all_namespaces(render: Render) -> None:
     ]
 
 
-def test_secret_namespaces_get_one_role_each_and_no_cluster_wide_secrets(render: Render) -> None:
-    objects = render(POSTGRES_VALUES)
-    cluster_role = only(objects, "ClusterRole")
-    assert flat_rules(cluster_role) == OPERATOR_RULES
-    assert not any("secrets" in rule["resources"] for rule in cluster_role["rules"])
-
-    roles = of_kind(objects, "Role")
-    assert sorted(r["metadata"]["namespace"] for r in roles) == TENANT_NAMESPACES
-    for role in roles:
-        assert flat_rules(role) == SECRET_GET
-
-    bindings = {b["metadata"]["namespace"]: b for b in of_kind(objects, "RoleBinding")}
-    assert sorted(bindings) == TENANT_NAMESPACES
-    sa = only(objects, "ServiceAccount")["metadata"]["name"]
-    for role in roles:
-        binding = bindings[role["metadata"]["namespace"]]
-        assert binding["roleRef"] == {
-            "apiGroup": "rbac.authorization.k8s.io",
-            "kind": "Role",
-            "name": role["metadata"]["name"],
-        }
-        assert binding["subjects"] == [
-            {"kind": "ServiceAccount", "name": sa, "namespace": RELEASE_NAMESPACE}
-        ]
-
-
 def test_rbac_can_be_left_to_the_platform_team(render: Render) -> None:
     objects = render({"rbac": {"create": False}, "serviceAccount": {"create": False, "name": "op"}})
     assert not {"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ServiceAccount"} & {
@@ -294,9 +238,11 @@ def test_rbac_can_be_left_to_the_platform_team(render: Render) -> None:
     [
         ({"imagee": {"tag": "dev"}}, "imagee"),  # top level
         ({"persistence": {"enabeld": False}}, "enabeld"),  # nested
-        ({"rbac": {"secretNamespace": ["tenant-a"]}}, "secretNamespace"),
+        ({"operator": {"namespace": ["tenant-a"]}}, "namespace"),
+        # Removed: Secret access follows operator.namespaces.
+        ({"rbac": {"secretNamespaces": ["tenant-a"]}}, "secretNamespaces"),
     ],
-    ids=["top-level", "nested", "singular"],
+    ids=["top-level", "nested", "singular", "removed"],
 )
 def test_schema_rejects_a_typo_and_names_it(
     helm: Helm, tmp_path: Path, values: dict, named: str
@@ -313,7 +259,7 @@ def test_schema_rejects_a_typo_and_names_it(
         ({"database": {"type": "postgres"}}, "database"),
         ({"database": {"type": "postgresql"}}, "existingSecret"),
         ({"podDisruptionBudget": {"maxUnavailable": 0}}, "maxUnavailable"),
-        ({"rbac": {"secretNamespaces": ["Tenant_A"]}}, "secretNamespaces"),
+        ({"operator": {"namespaces": ["Tenant_A"]}}, "namespaces"),
         # kopf runs with namespace scanning disabled: a glob would silently serve nothing.
         ({"operator": {"namespaces": ["tenant-*"]}}, "namespaces"),
     ],
@@ -381,7 +327,8 @@ def test_notes_tell_how_to_start(helm: Helm, tmp_path: Path) -> None:
     assert "--from-literal=clientSecret=" in notes and "--from-literal=licenseKey=" in notes
     assert "kubectl get vismaintegrations" in notes
     assert f"exec deploy/{RELEASE} -- simon-visma log --tenant tenant-acme/acme" in notes
-    assert "tenant-a, tenant-b" in notes  # where the operator may read Secrets
+    assert "tenant-a, tenant-b" in notes  # where the operator may read tenants and Secrets
+    assert "add\nit to operator.namespaces" in notes
     assert "PostgreSQL" in notes
 
     default_notes = render_notes(helm, tmp_path / "default", {})

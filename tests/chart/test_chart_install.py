@@ -1,5 +1,6 @@
 """The chart installed on a real kube-apiserver: the objects are accepted, and the operator's
-ServiceAccount can do exactly what it needs and no more (DESIGN.md section 4, S-82).
+ServiceAccount can do exactly what it needs, where it serves tenants, and no more (DESIGN.md
+section 4, S-82).
 
 No kubelet runs there, so no pod starts; the RBAC authoriser answers the same as in a real
 cluster. Permissions are asked with SubjectAccessReviews for the operator's ServiceAccount.
@@ -96,8 +97,10 @@ def assert_operator_permissions(op: Installed, tenant: str) -> None:
     for resource in ("events", "events.k8s.io/events"):
         assert op.can("create", resource, tenant) and op.can("patch", resource, tenant)
         assert not op.can("delete", resource, tenant) and not op.can("list", resource, tenant)
-    # Secrets: get by name only (S-82).
-    for verb in ("list", "watch", "create", "update", "patch", "delete"):
+    # Secrets: read and watched (a rotated password takes effect at once), never written.
+    for verb in ("get", "list", "watch"):
+        assert op.can(verb, "secrets", tenant), verb
+    for verb in ("create", "update", "patch", "delete"):
         assert not op.can(verb, "secrets", tenant), verb
     # Nothing kopf would need without --standalone and disabled scanning, nothing else at all.
     assert not op.can("list", "namespaces", tenant)
@@ -105,19 +108,33 @@ def assert_operator_permissions(op: Installed, tenant: str) -> None:
     assert not op.can("get", "kopf.dev/clusterkopfpeerings", tenant)
     assert not op.can("get", "configmaps", tenant)
     assert not op.can("create", "pods", tenant)
+    assert not op.can("get", "coordination.k8s.io/leases", tenant)  # only its own namespace's
 
 
-def test_default_install_reads_secrets_cluster_wide(control_plane: Any, install: Any) -> None:
+def assert_nothing_in(op: Installed, namespace: str) -> None:
+    for verb, resource in (("get", VI), ("watch", VI), ("get", "secrets"), ("list", "secrets"),
+                           ("create", "events"), ("create", "events.k8s.io/events")):
+        assert not op.can(verb, resource, namespace), f"{verb} {resource} in {namespace}"
+
+
+def assert_leases_at_home(op: Installed) -> None:
+    for verb in ("get", "list", "watch", "create", "update", "patch", "delete"):
+        assert op.can(verb, "coordination.k8s.io/leases", op.namespace), verb
+
+
+def test_default_install_serves_every_namespace(control_plane: Any, install: Any) -> None:
     op = install({})
     tenant = new_namespace(control_plane)
     assert_operator_permissions(op, tenant)
-    assert op.can("get", "secrets", tenant)
-    assert op.can("get", "secrets", new_namespace(control_plane))
+    assert_operator_permissions(op, new_namespace(control_plane))
+    assert op.can("list", "secrets", "")  # kopf watches Secrets across namespaces
+    assert_leases_at_home(op)
     assert "kubectl get vismaintegrations" in op.stdout  # NOTES.txt
 
     kinds = control_plane.kubectl(
         "get",
-        "deployment,serviceaccount,service,poddisruptionbudget,persistentvolumeclaim",
+        "deployment,serviceaccount,service,poddisruptionbudget,persistentvolumeclaim,role,"
+        "rolebinding",
         "-n",
         op.namespace,
         "-l",
@@ -127,22 +144,24 @@ def test_default_install_reads_secrets_cluster_wide(control_plane: Any, install:
         check=True,
     ).stdout.split()
     assert sorted(kinds) == sorted(
-        ["Deployment", "ServiceAccount", "Service", "PodDisruptionBudget", "PersistentVolumeClaim"]
+        ["Deployment", "ServiceAccount", "Service", "Service", "PodDisruptionBudget",
+         "PersistentVolumeClaim", "Role", "Role", "RoleBinding"]
     )
 
 
-def test_secret_namespaces_limit_secret_reads_to_those_namespaces(
+def test_namespaced_install_serves_only_those_namespaces(
     control_plane: Any, install: Any
 ) -> None:
     tenant, other = new_namespace(control_plane), new_namespace(control_plane)
     op = install(
         {
-            "rbac": {"secretNamespaces": [tenant]},
+            "operator": {"namespaces": [tenant]},
             "database": {"type": "postgresql", "existingSecret": "simon-visma-db"},
         }
     )
     assert_operator_permissions(op, tenant)
-    assert op.can("get", "secrets", tenant)
-    assert not op.can("get", "secrets", other)
-    assert not op.can("get", "secrets", op.namespace)
-    assert_operator_permissions(op, other)  # everything else is still cluster-wide
+    assert_nothing_in(op, other)
+    assert_nothing_in(op, op.namespace)  # not even the release's own, beyond its Leases
+    assert not op.can("list", "secrets", "") and not op.can("watch", VI, "")
+    assert_leases_at_home(op)
+    assert tenant in op.stdout  # NOTES.txt names the namespaces served

@@ -80,3 +80,24 @@ True when the SQLite file lives on a PVC (created or existing).
 {{- define "simon-visma.usePVC" -}}
 {{- if and (eq .Values.database.type "sqlite") .Values.persistence.enabled }}true{{ end }}
 {{- end }}
+
+{{/*
+Topology spread constraints as YAML: the given ones (each without a labelSelector gets the
+pods' labels), or a soft spread across nodes when there is more than one replica.
+*/}}
+{{- define "simon-visma.topologySpreadConstraints" -}}
+{{- $selector := dict "matchLabels" (include "simon-visma.selectorLabels" . | fromYaml) }}
+{{- $constraints := list }}
+{{- range .Values.topologySpreadConstraints }}
+{{- if hasKey . "labelSelector" }}
+{{- $constraints = append $constraints . }}
+{{- else }}
+{{- $constraints = append $constraints (set (deepCopy .) "labelSelector" $selector) }}
+{{- end }}
+{{- else }}
+{{- if gt (int .Values.replicaCount) 1 }}
+{{- $constraints = list (dict "maxSkew" 1 "topologyKey" "kubernetes.io/hostname" "whenUnsatisfiable" "ScheduleAnyway" "labelSelector" $selector) }}
+{{- end }}
+{{- end }}
+{{- with $constraints }}{{ toYaml . }}{{ end }}
+{{- end }}
