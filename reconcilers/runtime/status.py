@@ -7,6 +7,12 @@ summary `Ready`.
 
 `worth_patching` keeps status writes down: a pass that changed nothing but its own timestamps
 patches at most every few minutes (each PATCH is a watch event for every client).
+
+Status is built after every pass, so it reads the store no more than it must: a section made
+from the store alone (`STORE_SECTIONS`) is read again only when a loop that changes what it
+counts completed a pass since the previous status (its schedule row says so, whichever process
+ran it), failed its latest pass (it may have written part), or the activation changed (a
+wipe); otherwise the previous section stays, with the schedule's times.
 """
 
 from __future__ import annotations
@@ -33,6 +39,13 @@ from reconcilers.store.records import LoopSchedule
 log = logging.getLogger(__name__)
 
 TIMESTAMP_SLACK = timedelta(minutes=5)
+STORE_SECTIONS: dict[str, tuple[str, ...]] = {
+    "masterdata": ("masterdata", "cleanup"),
+    "orders": ("orders",),
+    "imports": ("imports",),
+}
+"""The loops whose section is made from the store alone, by loop key, and the loops whose
+passes change what that section counts (cleanup removes what master data mirrored)."""
 TABLE_NAMES = {"workorder": "work order", "customer": "customer",
                "workaddress": "work address", "item": "item"}
 
@@ -51,9 +64,22 @@ async def build_status(
     status.observed_generation = run.tenant.generation
     status.company_id = spec.visma.company_id
     schedules = await state.schedules.all()
+    activation = await state.activation.get()
+    if activation is not None:
+        status.activation = ActivationStatus(
+            activated_at=activation.activated_at,
+            event="first" if activation.is_first_activation else "reactivation",
+            wiped=[WipeKind(kind) for kind in activation.wiped_kinds] or None)
+    unchanged = status.activation == previous.activation
     for loop in LOOPS:
         outcome = outcomes.get(loop.key)
         field = field_named(VismaIntegrationStatus, loop.name)
+        kept = getattr(status, field)
+        if unchanged and _still_true(loop, kept, previous, outcomes, schedules):
+            schedule = schedules.get(loop.key)
+            setattr(status, field, kept.model_copy(update={
+                "last_success_time": schedule.last_success_at if schedule else None}))
+            continue
         try:
             section = await loop.status(
                 state, schedules.get(loop.key),
@@ -65,12 +91,6 @@ async def build_status(
             continue
         setattr(status, field, section)
 
-    activation = await state.activation.get()
-    if activation is not None:
-        status.activation = ActivationStatus(
-            activated_at=activation.activated_at,
-            event="first" if activation.is_first_activation else "reactivation",
-            wiped=[WipeKind(kind) for kind in activation.wiped_kinds] or None)
     logged = [
         RecentError(time=e.time, table=TABLE_NAMES.get(e.table.value, e.table.value), key=e.key,
                     message=e.message, action=e.action)
@@ -82,6 +102,31 @@ async def build_status(
     status.error_count = len(status.recent_errors)
     set_conditions(status, run, outcomes, settings, now, schedules)
     return status
+
+
+def _still_true(loop: AnyLoop, section: Any, previous: VismaIntegrationStatus,
+                outcomes: Mapping[str, LoopOutcome], schedules: Mapping[str, LoopSchedule]
+                ) -> bool:
+    """The loop's section in `previous` still says what the store would: it is made from the
+    store alone, and no loop that changes what it counts completed a pass since or failed
+    its latest one."""
+    writers = STORE_SECTIONS.get(loop.key)
+    if writers is None or section is None:
+        return False
+    for key in writers:
+        outcome = outcomes.get(key)
+        if outcome is not None and not outcome.ok:
+            return False
+        shown = getattr(previous, field_named(VismaIntegrationStatus, _loop(key).name))
+        schedule = schedules.get(key)
+        if (shown.last_success_time if shown is not None else None) != (
+                schedule.last_success_at if schedule is not None else None):
+            return False
+    return True
+
+
+def _loop(key: str) -> AnyLoop:
+    return next(loop for loop in LOOPS if loop.key == key)
 
 
 def loop_errors(run: TenantRun, outcomes: Mapping[str, LoopOutcome],

@@ -15,6 +15,7 @@ from reconcilers.resource.status import VismaIntegrationStatus
 from reconcilers.runtime.runner import LOOPS, LoopOutcome, TenantRun, loop_named
 from reconcilers.runtime.schedule import plan_next
 from reconcilers.runtime.status import build_status, worth_patching
+from reconcilers.store import LinkKind, LinkUpdate
 from tests.fixtures.world import World
 
 pytestmark = pytest.mark.anyio
@@ -128,6 +129,42 @@ async def test_each_section_shows_its_loops_last_success_and_plan(sqlite_world: 
         assert datetime.fromisoformat(wire[loop.name]["lastSuccessTime"]) == \
             NOW - timedelta(minutes=1), loop
     assert datetime.fromisoformat(wire["cleanup"]["nextRunTime"]) == planned
+
+
+async def test_a_section_is_read_from_the_store_again_only_when_its_counts_can_have_changed(
+        sqlite_world: World) -> None:
+    """Status is built after every pass: the master-data section is read from the store again
+    when master data or cleanup completed a pass since (whichever process ran it) or failed,
+    and otherwise kept (with its loops' times), so an idle pass of another loop costs no
+    count queries."""
+    run = sqlite_world.run()
+    links = run.state.links
+    done = {loop.key: LoopOutcome(loop, None) for loop in LOOPS}
+
+    async def customers(previous: VismaIntegrationStatus) -> VismaIntegrationStatus:
+        return await build_status(run, previous, done, VALID, NOW)
+
+    status = await customers(VismaIntegrationStatus.model_validate({}))
+    assert status.master_data is not None and status.master_data.customers == 0
+
+    await links.put_many(LinkKind.CUSTOMER, [LinkUpdate("10001", 1, "a")])
+    status = await customers(status)  # no master-data or cleanup pass since: kept
+    assert status.master_data is not None and status.master_data.customers == 0
+
+    await run.state.schedules.record_success("masterdata", now=NOW)
+    status = await customers(status)
+    assert status.master_data is not None and status.master_data.customers == 1
+    assert status.master_data.last_success_time == NOW
+
+    await links.delete(LinkKind.CUSTOMER, "10001")
+    await run.state.schedules.record_success("cleanup", now=NOW)
+    status = await customers(status)  # cleanup removed what master data mirrored
+    assert status.master_data is not None and status.master_data.customers == 0
+
+    await links.put_many(LinkKind.CUSTOMER, [LinkUpdate("10002", 2, "b")])
+    failed = {**done, "masterdata": LoopOutcome(MASTER_DATA, None, UNREACHABLE)}
+    status = await build_status(run, status, failed, VALID, NOW)  # it may have written part
+    assert status.master_data is not None and status.master_data.customers == 1
 
 
 @pytest.mark.parametrize("section", [loop.name for loop in LOOPS])
