@@ -100,8 +100,9 @@ class TenantTextFormatter(logging.Formatter):
 def tenant_formatter(formatter: logging.Formatter | None) -> logging.Formatter | None:
     """`formatter`, as `kopf run --log-format` made it, with the tenant fields: a JSON one
     (it has python-json-logger's `add_fields`) the same formatter with the fields as keys,
-    a plain one wrapped to name the tenant."""
-    if formatter is None or isinstance(formatter, (_TenantJson, TenantTextFormatter)):
+    a plain one wrapped to name the tenant. Formatters that kopf did not make (another
+    library's handler) stay as they are."""
+    if formatter is None or not type(formatter).__module__.startswith("kopf."):
         return formatter
     if hasattr(formatter, "add_fields"):
         kind = type(formatter)

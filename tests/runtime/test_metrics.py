@@ -97,6 +97,8 @@ async def test_a_tenant_is_measured_from_its_start_to_its_deletion(
             assert last[f"loop={loop}"] == when.replace(tzinfo=when.tzinfo or UTC).timestamp()
         counts = of(samples, "simon_visma_loop_pass_duration_seconds_count", namespace, name)
         assert set(counts) == loops and all(count >= 1 for count in counts.values())
+        sums = of(samples, "simon_visma_loop_pass_duration_seconds_sum", namespace, name)
+        assert all(sums[loop] > 0 for loop in loops)  # each pass took its time
         buckets = of(samples, "simon_visma_loop_pass_duration_seconds_bucket", namespace, name)
         for loop in loops:
             assert buckets[f"le=+Inf,{loop}"] == counts[loop]
