@@ -41,7 +41,7 @@ import kopf
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 
-from reconcilers.kube.holds import HOLD_SECONDS, Holds, hold_of
+from reconcilers.kube.holds import HOLD_SECONDS, Holds
 from reconcilers.kube.leases import Membership, Replica, lease_seconds
 from reconcilers.kube.serving import ServedTenant
 from reconcilers.logview.server import serve_from_environment as serve_log_view
@@ -181,18 +181,14 @@ async def deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 
     kopf runs this while the tenant's daemon is still stopping; a loop pass finishing after
     the state was forgotten would write it again, so wait for the daemon first. Every replica
-    (and every installation) runs this handler; while another one still holds the tenant,
-    wait for it to stop serving (it releases its hold then), whichever finishes first removes
-    the finalizer."""
+    (and every installation) runs this handler when it sees the deletion, each after its own
+    daemon stopped; whichever finishes first removes the finalizer."""
     stopped = memo.get("tenant_stopped")
     if stopped is not None and not stopped.is_set():
         try:
             await asyncio.wait_for(stopped.wait(), timeout=5)
         except TimeoutError:
             raise kopf.TemporaryError("waiting for the tenant's loops to stop", delay=1) from None
-    hold = hold_of(body)
-    if memo.holds is not None and hold is not None and not memo.holds.may_take(hold):
-        raise kopf.TemporaryError(f"waiting for {hold.pod} to stop serving the tenant", delay=2)
     key = f"{body.metadata.namespace}/{body.metadata.name}"
     await memo.store.forget_tenant(key)
     metrics.forget(key)
