@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test setup system-deps controlplane lint bench crd
+.PHONY: demo test setup system-deps controlplane lint bench crd lock
 
 setup: $(VENV)/.installed
 
@@ -39,3 +39,13 @@ crd: setup
 
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# The image's lock, requirements/image.lock: the package's dependencies (with the postgres extra)
+# and its build backend (requirements/image.in), pinned with the hashes of every file PyPI has for
+# them, for Python 3.11 on any platform. Versions already locked are kept while they still fit;
+# `make lock LOCK_FLAGS=--upgrade` takes the newest that fit.
+lock: setup
+	$(BIN)/pip install --quiet 'uv>=0.5'
+	$(BIN)/uv pip compile pyproject.toml requirements/image.in --extra postgres --universal \
+	  --python-version 3.11 --generate-hashes --custom-compile-command 'make lock' \
+	  --quiet $(LOCK_FLAGS) -o requirements/image.lock
