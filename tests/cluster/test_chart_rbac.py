@@ -3,10 +3,12 @@ S-82), shown with the operator process itself running as the chart's ServiceAcco
 
 `helm install` puts the chart on the real kube-apiserver (the CRD is the session's, hence
 `crds.enabled=false`; the image values do not matter because no pod ever starts there). The
-operator then runs with a token of the chart's ServiceAccount: a tenant becomes Ready, its status is
-patched, Events are posted, its Secrets are read and deletion removes the finalizer. With
-`rbac.secretNamespaces` Secret reads are limited to the listed namespaces; `kubectl auth can-i`
-shows every verb the operator does not use is refused.
+operator then runs with a token of the chart's ServiceAccount and the environment the chart
+gives a replica (its pod, namespace and installation): its Lease is kept in the release
+namespace, a tenant becomes Ready, its status is patched, Events are posted, its Secrets are
+read and watched, and deletion removes the finalizer. With `operator.namespaces` everything is
+limited to the listed namespaces, with nothing cluster-wide; `kubectl auth can-i` shows every
+verb the operator does not use is refused.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from tests.cluster.conftest import (
     FINALIZER,
     Kube,
     assert_no_secret_leaks,
-    condition,
     condition_is,
     emulated_tenant,
     wait_event,
@@ -40,6 +41,7 @@ pytestmark = pytest.mark.cluster
 
 CHART = REPO / "charts" / "simon-visma"
 VI = "vismaintegrations.simon-visma.io"
+LEASES = "leases.coordination.k8s.io"
 
 
 class Release:
@@ -88,7 +90,8 @@ def install(control_plane: ControlPlane, crd: str, namespace: str,
         release = Release(control_plane, name, namespace, account, kubeconfig)
         releases.append(release)
         # The RBAC authoriser reads Roles from an informer cache: wait until it sees them.
-        wait_for(lambda: release.can_i("watch", VI), 10, "the chart's RBAC to take effect")
+        wait_for(lambda: release.can_i("watch", LEASES, namespace), 10,
+                 "the chart's RBAC to take effect")
         return release
 
     yield run
@@ -97,10 +100,9 @@ def install(control_plane: ControlPlane, crd: str, namespace: str,
 
 
 def assert_least_privilege(release: Release, tenant_namespace: str) -> None:
-    """Exactly the verbs the operator uses, on exactly its resources."""
+    """Exactly the verbs the operator uses, on exactly its resources, where it serves."""
     for verb in ("get", "list", "watch", "patch"):
         assert release.can_i(verb, VI, tenant_namespace), verb
-        assert release.can_i(verb, VI), f"{verb} across namespaces"
     for verb in ("create", "update", "delete", "deletecollection"):
         assert not release.can_i(verb, VI, tenant_namespace), verb
     assert release.can_i("patch", f"{VI}/status", tenant_namespace)
@@ -109,9 +111,11 @@ def assert_least_privilege(release: Release, tenant_namespace: str) -> None:
     assert release.can_i("create", "events.events.k8s.io", tenant_namespace)
     for verb in ("get", "list", "delete"):
         assert not release.can_i(verb, "events", tenant_namespace), f"{verb} events"
-    for verb in ("list", "watch", "create", "update", "patch", "delete"):
+    for verb in ("get", "list", "watch"):  # watched: a rotated password takes effect at once
+        assert release.can_i(verb, "secrets", tenant_namespace), f"{verb} secrets"
+    for verb in ("create", "update", "patch", "delete"):
         assert not release.can_i(verb, "secrets", tenant_namespace), f"{verb} secrets"
-    assert not release.can_i("list", "secrets")
+    assert not release.can_i("get", LEASES, tenant_namespace)  # only in its own namespace
     for verb, resource in (("create", "pods"), ("get", "pods"), ("get", "configmaps"),
                            ("list", "namespaces"), ("create", "serviceaccounts/token"),
                            ("list", "customresourcedefinitions.apiextensions.k8s.io"),
@@ -119,6 +123,32 @@ def assert_least_privilege(release: Release, tenant_namespace: str) -> None:
                            ("create", "rolebindings.rbac.authorization.k8s.io"),
                            ("impersonate", "serviceaccounts"), ("*", "*")):
         assert not release.can_i(verb, resource, tenant_namespace), f"{verb} {resource}"
+
+
+def assert_leases_at_home(release: Release) -> None:
+    for verb in ("get", "list", "watch", "create", "update", "patch", "delete"):
+        assert release.can_i(verb, LEASES, release.namespace), f"{verb} leases"
+    assert not release.can_i("get", LEASES)  # not across namespaces
+
+
+def assert_nothing_in(release: Release, namespace: str) -> None:
+    for verb, resource in (("get", VI), ("watch", VI), ("patch", f"{VI}/status"),
+                           ("get", "secrets"), ("watch", "secrets"), ("create", "events")):
+        assert not release.can_i(verb, resource, namespace), f"{verb} {resource} in {namespace}"
+
+
+def replica(release: Release) -> dict[str, str]:
+    """What the chart tells each operator pod about itself (the downward API and the release's
+    full name)."""
+    return {"SIMON_VISMA_POD_NAME": f"{release.name}-simon-visma-0",
+            "SIMON_VISMA_POD_NAMESPACE": release.namespace,
+            "SIMON_VISMA_INSTALLATION": f"{release.name}-simon-visma"}
+
+
+def leases_of(kube: Kube, release: Release) -> list[str]:
+    result = release.cp.kubectl("get", "leases", "-n", release.namespace, "-o", "json",
+                                check=True)
+    return [lease["metadata"]["name"] for lease in json.loads(result.stdout)["items"]]
 
 
 def assert_no_permission_errors(operator: OperatorProcess) -> None:
@@ -131,14 +161,16 @@ def test_operator_does_its_whole_job_as_the_charts_service_account(
     kube: Kube, namespace: str, new_namespace: Callable[[], str], emulators: EmulatorServer,
     install: Callable[..., Release], start_operator: Callable[..., OperatorProcess],
 ) -> None:
-    """Default values (Secrets readable in every namespace): watch, finalizer, status, Events,
-    Secrets, deletion, all with the chart's RBAC only."""
+    """Default values (every namespace): its Lease, watch, finalizer, status, Events, Secrets,
+    deletion, all with the chart's RBAC only."""
     release = install()
     tenant_namespace = new_namespace()
     assert_least_privilege(release, tenant_namespace)
-    assert release.can_i("get", "secrets", tenant_namespace)
+    assert release.can_i("watch", VI) and release.can_i("watch", "secrets")  # every namespace
+    assert_leases_at_home(release)
 
-    operator = start_operator(release.kubeconfig)
+    operator = start_operator(release.kubeconfig, env=replica(release))
+    wait_for(lambda: leases_of(kube, release) or None, 30, "the replica's Lease")
     tenant = emulated_tenant(emulators, tenant_namespace)
     kube.apply(*tenant.manifests())
 
@@ -165,37 +197,45 @@ def test_operator_does_its_whole_job_as_the_charts_service_account(
     assert_no_secret_leaks(kube, operator, [tenant_namespace], tenant)
 
 
-def test_secret_namespaces_limit_the_operator_to_those_namespaces(
+def test_operator_namespaces_limit_the_operator_to_those_namespaces(
     kube: Kube, namespace: str, new_namespace: Callable[[], str], emulators: EmulatorServer,
     install: Callable[..., Release], start_operator: Callable[..., OperatorProcess],
 ) -> None:
-    """rbac.secretNamespaces: Secrets are readable in the listed namespaces only (S-82); a
-    tenant elsewhere cannot get its credentials and says so in its status."""
+    """operator.namespaces: Roles in the listed namespaces only and nothing cluster-wide (S-82);
+    the operator started as the chart starts it serves a tenant there without a single refusal,
+    and a tenant elsewhere is none of its business."""
     listed, other = new_namespace(), new_namespace()
-    release = install({"rbac": {"secretNamespaces": [listed]}})
+    release = install({"operator": {"namespaces": [listed]},
+                       "database": {"type": "postgresql", "existingSecret": "simon-visma-db"}})
     wait_for(lambda: release.can_i("get", "secrets", listed), 10, "the Role to take effect")
 
-    assert release.can_i("get", "secrets", listed)
-    assert not release.can_i("get", "secrets", other)
-    assert not release.can_i("get", "secrets", namespace)  # not even the release's own
-    assert not release.can_i("get", "secrets")  # no cluster-wide Secret access
     assert_least_privilege(release, listed)
-    assert_least_privilege(release, other)
-
-    operator = start_operator(release.kubeconfig)
-    allowed = emulated_tenant(emulators, listed, "acme")
-    kube.apply(*allowed.manifests())
-    wait_ready(kube, allowed, operator)
+    assert_nothing_in(release, other)
+    assert_nothing_in(release, namespace)  # not even the release's own, beyond its Leases
+    for verb, resource in (("watch", VI), ("list", "secrets"), ("get", "secrets"),
+                           ("create", "events")):
+        assert not release.can_i(verb, resource), f"{verb} {resource} across namespaces"
+    assert_leases_at_home(release)
 
     with EmulatorServer() as elsewhere:
-        refused = emulated_tenant(elsewhere, other, "bolt")
-        kube.apply(*refused.manifests())  # its Secrets exist, in its own namespace
-        obj = wait_until(kube, refused, operator, "SecretInvalid",
-                         lambda o: condition_is(o, "SettingsValid", "False", "SecretInvalid"))
-        assert condition_is(obj, "Ready", "False", "SecretInvalid")
-        assert "bolt-visma" in condition(obj, "SettingsValid")["message"]  # type: ignore[index]
-        assert wait_event(kube, refused, operator, "SecretInvalid")["type"] == "Warning"
+        ignored = emulated_tenant(elsewhere, other, "bolt")
+        kube.apply(*ignored.manifests())  # applied first, never served
+
+        operator = start_operator(release.kubeconfig, namespaces=[listed], env=replica(release))
+        served = emulated_tenant(emulators, listed, "acme")
+        kube.apply(*served.manifests())
+        wait_ready(kube, served, operator)
+
+        # A spec change is seen through the watch the Role allows.
+        kube.patch_spec(listed, served.name, {"orders": {"workTimeItem": "GEENUUR"}})
+        wait_until(kube, served, operator, "SettingsValid=False",
+                   lambda o: condition_is(o, "SettingsValid", "False", "SettingsInvalid"))
+
+        bolt = kube.vi(other, ignored.name)
+        assert bolt is not None and "status" not in bolt and not bolt["metadata"].get(
+            "finalizers"), bolt
         assert elsewhere.call(lambda: elsewhere.visma.stats.total
                               + elsewhere.simon.stats.total) == 0
 
-    assert_no_secret_leaks(kube, operator, [listed, other], allowed, refused)
+    assert_no_permission_errors(operator)
+    assert_no_secret_leaks(kube, operator, [listed], served)
