@@ -289,7 +289,7 @@ def test_a_missing_service_as_a_log_reader(setup: Setup) -> None:
          "subjects": [{"kind": "ServiceAccount", "name": "reader",
                        "namespace": s.operator_namespace}]}]
     cp.kubectl("apply", "-f", "-", input="\n---\n".join(json.dumps(o) for o in role),
-                 check=True)
+               check=True)
     done = plugin(s, "-n", s.tenant_namespace, "acme", "--service", "nowhere")
     one_line_error(done, f"the log view Service {s.operator_namespace}/nowhere is missing or "
                          "has no ready endpoint: check that the operator is running")
