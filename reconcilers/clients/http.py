@@ -13,8 +13,10 @@ what the first attempt made before it tries again.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -141,6 +143,14 @@ def retry_after_seconds(response: httpx.Response, now: datetime | None = None) -
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The one TLS context every client shares (what httpx would make for each: the system's
+    CA bundle, or $SSL_CERT_FILE / $SSL_CERT_DIR). Each context loads the whole CA bundle:
+    one per client cost about 0.8 MB and 20 ms of CPU, two clients per tenant."""
+    return httpx.create_ssl_context()
+
+
 class ApiClient:
     """Base of the Visma.net and Simon clients: one httpx client, auth, retries, limits.
 
@@ -160,6 +170,7 @@ class ApiClient:
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(self.policy.timeout, connect=min(10.0, self.policy.timeout)),
             transport=transport,
+            verify=tls_context(),
             follow_redirects=False,
         )
         self._limit = asyncio.Semaphore(self.policy.max_concurrency)
