@@ -36,7 +36,17 @@ from tests.chart.conftest import (
 # --------------------------------------------------------------------------- helm lint
 
 
-@pytest.mark.parametrize("values", [None, POSTGRES_VALUES], ids=["default", "postgresql"])
+EVERYTHING_ON: dict[str, Any] = {
+    **POSTGRES_VALUES,
+    "replicaCount": 3,
+    "metrics": {"serviceMonitor": {"enabled": True}, "prometheusRule": {"enabled": True},
+                "dashboard": {"enabled": True}},
+    "networkPolicy": {"enabled": True, "apiServer": {"cidrs": ["10.96.0.1/32"]}},
+}
+
+
+@pytest.mark.parametrize("values", [None, POSTGRES_VALUES, EVERYTHING_ON],
+                         ids=["default", "postgresql", "everything-on"])
 def test_helm_lint_strict_is_clean(helm: Helm, tmp_path: Path, values: dict | None) -> None:
     result = helm("lint", "--strict", str(CHART), *values_file(tmp_path, values))
     assert result.returncode == 0, result.stdout + result.stderr
