@@ -165,3 +165,41 @@ def test_namespaced_install_serves_only_those_namespaces(
     assert not op.can("list", "secrets", "") and not op.can("watch", VI, "")
     assert_leases_at_home(op)
     assert tenant in op.stdout  # NOTES.txt names the namespaces served
+
+
+def test_the_options_are_objects_the_api_server_accepts(control_plane: Any, install: Any) -> None:
+    """Replicas with their spread, the NetworkPolicy, the dashboard and overridden security
+    contexts, validated by the API server itself (the ServiceMonitor and PrometheusRule need
+    the Prometheus Operator's CRDs, which this API server does not have)."""
+    tenant = new_namespace(control_plane)
+    op = install(
+        {
+            "operator": {"namespaces": [tenant]},
+            "database": {"type": "postgresql", "existingSecret": "simon-visma-db"},
+            "replicaCount": 3,
+            "metrics": {"dashboard": {"enabled": True}},
+            "networkPolicy": {
+                "enabled": True,
+                "apiServer": {"cidrs": ["10.96.0.1/32"]},
+                "postgresql": {"to": [{"podSelector": {"matchLabels": {"app": "postgresql"}}}]},
+                "logView": {"from": [{"namespaceSelector": {"matchLabels": {"team": "x"}}}]},
+            },
+            "podSecurityContext": {"runAsUser": None, "fsGroup": None},
+            "topologySpreadConstraints": [
+                {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+                 "whenUnsatisfiable": "DoNotSchedule"}
+            ],
+        }
+    )
+    found = control_plane.kubectl(
+        "get", "deployment,networkpolicy,configmap,poddisruptionbudget", "-n", op.namespace,
+        "-l", f"app.kubernetes.io/instance={op.release}", "-o", "json", check=True,
+    )
+    objects = {o["kind"]: o for o in json.loads(found.stdout)["items"]}
+    assert sorted(objects) == ["ConfigMap", "Deployment", "NetworkPolicy", "PodDisruptionBudget"]
+    pod = objects["Deployment"]["spec"]["template"]["spec"]
+    assert objects["Deployment"]["spec"]["replicas"] == 3
+    assert pod["topologySpreadConstraints"][0]["labelSelector"]["matchLabels"][
+        "app.kubernetes.io/instance"] == op.release
+    assert "runAsUser" not in pod["securityContext"]
+    assert len(objects["NetworkPolicy"]["spec"]["egress"]) == 4
