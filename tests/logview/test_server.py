@@ -4,6 +4,7 @@ answers, what it refuses, and that hostile text survives the JSON."""
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import httpx
 import pytest
 
 from reconcilers.logview.entries import LIMIT_MAX, from_json, to_json
-from reconcilers.logview.server import LogView
+from reconcilers.logview.server import LogView, serve_from_environment
 from reconcilers.store import Store, open_store
 from reconcilers.store.integration_log import stored_key, stored_text
 
@@ -134,6 +135,8 @@ async def test_only_get(store: Store, view: httpx.AsyncClient, method: str) -> N
     answer = await view.request(method, f"/tenants/{TENANT}/log")
     assert answer.status_code == 405
     assert answer.headers["allow"] == "GET"
+    if method != "HEAD":  # a HEAD answer has no body
+        assert answer.json() == {"message": "Method Not Allowed"}
     assert await store.tenant(TENANT).log.entries() != []
 
 
@@ -183,3 +186,23 @@ async def test_a_store_that_cannot_be_read_is_500_without_details(
     assert answer.status_code == 500
     assert answer.json() == {"message": "the integration log could not be read now; the "
                                         "operator's log says why"}
+
+
+async def test_the_environment_turns_it_on_where_asked_and_off_with_port_0(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIMON_VISMA_LOG_VIEW_PORT", "0")
+    assert await serve_from_environment(store) is None
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("SIMON_VISMA_LOG_VIEW_PORT", str(port))
+    monkeypatch.setenv("SIMON_VISMA_LOG_VIEW_ADDRESS", "127.0.0.1")
+    served = await serve_from_environment(store)
+    assert served is not None and served.port == port
+    try:
+        await store.tenant(TENANT).log.info("customer", "C-1", "customer added")
+        async with httpx.AsyncClient() as client:
+            answer = await client.get(f"http://127.0.0.1:{port}/tenants/{TENANT}/log")
+        assert answer.status_code == 200
+    finally:
+        await served.stop()
