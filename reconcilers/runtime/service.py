@@ -193,6 +193,7 @@ class TenantService:
         finally:
             await self._stop_loops()
             await self._close_run()
+            metrics.forget(self.key)  # served elsewhere now, or deleted: its series go
 
     async def _look_at_secrets(self) -> None:
         """Read the Secrets the clients were built from; a change asks for a reconnect."""

@@ -62,8 +62,8 @@ async def test_a_tenant_is_measured_from_its_start_to_its_deletion(
     timestamps exist at 0 for every loop and Ready is 0, so alerts on them fire. With the
     Secret there, every loop passes: the timestamps are the status's lastSuccessTime, the
     histogram counts the pass, Ready is 1. A Secret reference to a missing Secret makes Ready
-    0 again. `forget` (the operator calls it when the resource is deleted) leaves no series
-    of the tenant."""
+    0 again. When the service stops (the resource is deleted, or another replica serves
+    it now), no series of the tenant is left."""
     served = ServedTenant(served.world, SCHEDULE)
     cluster = served.cluster
     namespace, name = (cluster.resource["metadata"][k] for k in ("namespace", "name"))
@@ -111,7 +111,6 @@ async def test_a_tenant_is_measured_from_its_start_to_its_deletion(
                          == {"": 0.0}, "the Ready gauge at 0", cluster)
         assert cluster.condition_is("Ready", "False")
 
-    metrics.forget(key)
     left = [sample for sample, labels in scrape()
             if ("namespace", namespace) in labels and ("name", name) in labels]
     assert left == []
