@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build etcd, kube-apiserver, kubectl and helm from their Go modules into a cache dir.
+# Build etcd, kube-apiserver, kubectl, helm and promtool from their Go modules into a cache dir.
 #
 #   controlplane/build.sh            # build what is missing or out of date
 #   SIMON_VISMA_BIN=/some/dir controlplane/build.sh
@@ -12,6 +12,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 BIN="${SIMON_VISMA_BIN:-$HOME/.cache/simon-visma/bin}"
 HELM_VERSION="v3.22.0"
+PROMTOOL_VERSION="v0.316.0"  # the Go module of Prometheus 3.16.0
 
 if [[ -n "${GO:-}" ]]; then :
 elif command -v go >/dev/null 2>&1; then GO="go"
@@ -86,4 +87,14 @@ build kubectl "$KUBE_LDFLAGS" "$HERE/kubectl" mod_build "$HERE/kubectl" kubectl 
 helm_install() { GOBIN="$out" "$GO" install -ldflags "$HELM_LDFLAGS" "$HV/cmd/helm@$HELM_VERSION"; }
 build helm "$HELM_VERSION $HELM_LDFLAGS" "" helm_install
 
-echo "binaries in $BIN (kube-apiserver/kubectl $K8S_VERSION, helm $HELM_VERSION)"
+# promtool checks the chart's alert rules (tests/chart). Prometheus' go.mod has no replace
+# directives either; built last, so that a failure here never holds up the control plane.
+PV=github.com/prometheus/common/version
+PROMTOOL_LDFLAGS="-s -w -X $PV.Version=3.${PROMTOOL_VERSION#v0.3} -X $PV.Branch=release"
+promtool_install() {
+  GOBIN="$out" "$GO" install -ldflags "$PROMTOOL_LDFLAGS" \
+    "github.com/prometheus/prometheus/cmd/promtool@$PROMTOOL_VERSION"
+}
+build promtool "$PROMTOOL_VERSION $PROMTOOL_LDFLAGS" "" promtool_install
+
+echo "binaries in $BIN (kube-apiserver/kubectl $K8S_VERSION, helm $HELM_VERSION, promtool $PROMTOOL_VERSION)"

@@ -53,9 +53,14 @@ def missing_tool(message: str) -> None:
     pytest.skip(message)
 
 
-def helm_path() -> Path:
+def tool_path(name: str) -> Path:
+    """A binary of ``controlplane/build.sh``'s cache dir."""
     directory = os.environ.get("SIMON_VISMA_BIN") or str(Path.home() / ".cache/simon-visma/bin")
-    return Path(directory) / "helm"
+    return Path(directory) / name
+
+
+def helm_path() -> Path:
+    return tool_path("helm")
 
 
 @pytest.fixture
@@ -79,6 +84,25 @@ def helm(tmp_path: Path) -> Helm:
         return subprocess.run(
             [str(binary), *args], env=env, text=True, capture_output=True, timeout=120
         )
+
+    return run
+
+
+Promtool = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def promtool() -> Promtool:
+    """Run the cached promtool (Prometheus' rule checker, built by controlplane/build.sh)."""
+    binary = tool_path("promtool")
+    if not os.access(binary, os.X_OK):
+        missing_tool(
+            f"promtool is missing at {binary}: run controlplane/build.sh "
+            "(SIMON_VISMA_BIN moves the cache dir)"
+        )
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(binary), *args], text=True, capture_output=True, timeout=120)
 
     return run
 

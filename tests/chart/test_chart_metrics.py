@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from prometheus_client import REGISTRY
 
 import reconcilers.runtime.metrics  # noqa: F401  (registers the operator's metrics)
@@ -20,6 +21,7 @@ from tests.chart.conftest import (
     RELEASE_NAMESPACE,
     Helm,
     Objects,
+    Promtool,
     Render,
     env_of,
     named,
@@ -203,3 +205,106 @@ def test_every_metric_read_is_one_the_operator_exports(render: Render, where: st
     used = {m for expr in exprs for m in METRIC.findall(expr)}
     assert used, "no metric found"
     assert used <= exported_series(), f"not exported: {sorted(used - exported_series())}"
+
+
+# --------------------------------------------------------------------------- promtool
+
+
+def rule_file(objects: Objects, path: Path, annotations: bool = True) -> Path:
+    spec = only(objects, "PrometheusRule")["spec"]
+    if not annotations:  # `promtool test rules` would compare them word for word
+        for group in spec["groups"]:
+            for r in group["rules"]:
+                r.pop("annotations")
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def test_alert_rules_pass_promtool_check(
+    render: Render, promtool: Promtool, tmp_path: Path
+) -> None:
+    """Expressions, durations and the annotations' templates, as Prometheus parses them."""
+    rules_path = rule_file(render(ALL_ON), tmp_path / "rules.yaml")
+    result = promtool("check", "rules", str(rules_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(ALERTS)} rules found" in result.stdout
+
+
+def series(metric: str, values: str, **labels: str) -> dict[str, str]:
+    text = ",".join(f'{k}="{v}"' for k, v in {"pod": "op-0", **labels}.items())
+    return {"series": f"{metric}{{{text}}}", "values": values}
+
+
+def fires(alert: str, at: str, *expected: dict[str, str]) -> dict[str, Any]:
+    return {"alertname": alert, "eval_time": at,
+            "exp_alerts": [{"exp_labels": labels} for labels in expected]}
+
+
+ACME = {"namespace": "tenant-a", "name": "acme"}
+BOLT = {"namespace": "tenant-b", "name": "bolt"}
+WARN = {"severity": "warning"}
+
+
+def test_alerts_fire_when_they_should_and_not_otherwise(
+    render: Render, promtool: Promtool, tmp_path: Path
+) -> None:
+    """Series as the operator exports them, a sample a minute, through Prometheus' own rule
+    evaluation (`promtool test rules`; time starts at 0): each alert fires for acme's trouble
+    and stays quiet for bolt, which is fine, and for a loop that is switched off."""
+    last_success = "simon_visma_loop_last_success_timestamp_seconds"
+    tests = [
+        {"name": "loop failing", "interval": "1m", "input_series": [
+            series("simon_visma_loop_failures_total", "0+1x60", **ACME, loop="orders"),
+            series("simon_visma_loop_failures_total", "0x60", **BOLT, loop="orders"),
+        ], "alert_rule_test": [
+            fires("SimonVismaLoopFailing", "10m"),  # not for 15 minutes yet
+            fires("SimonVismaLoopFailing", "40m", {**ACME, "loop": "orders", **WARN}),
+        ]},
+        {"name": "loop without success", "interval": "1m", "input_series": [
+            # acme's orders loop runs and never completes; its imports are switched off
+            # (no runs, timestamp 0); bolt's orders complete every minute.
+            series("simon_visma_loop_runs_total", "0+1x180", **ACME, loop="orders"),
+            series(last_success, "0x180", **ACME, loop="orders"),
+            series("simon_visma_loop_runs_total", "0x180", **ACME, loop="imports"),
+            series(last_success, "0x180", **ACME, loop="imports"),
+            series("simon_visma_loop_runs_total", "0+1x180", **BOLT, loop="orders"),
+            series(last_success, "0+60x180", **BOLT, loop="orders"),
+        ], "alert_rule_test": [
+            fires("SimonVismaLoopWithoutSuccess", "100m"),  # not 2 hours yet
+            fires("SimonVismaLoopWithoutSuccess", "150m", {**ACME, "loop": "orders", **WARN}),
+        ]},
+        {"name": "not ready", "interval": "1m", "input_series": [
+            series("simon_visma_tenant_ready", "0x40", **ACME),
+            series("simon_visma_tenant_ready", "1x40", **BOLT),
+        ], "alert_rule_test": [
+            fires("SimonVismaTenantNotReady", "10m"),
+            fires("SimonVismaTenantNotReady", "30m", {**ACME, **WARN}),
+        ]},
+        {"name": "orders not sent", "interval": "1m", "input_series": [
+            # Both have work waiting; acme's orders loop last completed at 1 minute, bolt's
+            # every minute; gamma has nothing waiting and an old success.
+            series("simon_visma_orders_waiting", "3x60", **ACME),
+            series(last_success, "60x60", **ACME, loop="orders"),
+            series("simon_visma_orders_waiting", "3x60", **BOLT),
+            series(last_success, "0+60x60", **BOLT, loop="orders"),
+            series("simon_visma_orders_waiting", "0x60", namespace="tenant-c", name="gamma"),
+            series(last_success, "60x60", namespace="tenant-c", name="gamma", loop="orders"),
+        ], "alert_rule_test": [
+            fires("SimonVismaOrdersNotSent", "20m"),
+            fires("SimonVismaOrdersNotSent", "40m", {**ACME, "severity": "critical"}),
+        ]},
+        {"name": "cleanup held", "interval": "1m", "input_series": [
+            series("simon_visma_cleanup_held", "1x30", **ACME),
+            series("simon_visma_cleanup_held", "0x30", **BOLT),
+        ], "alert_rule_test": [
+            fires("SimonVismaCleanupHeld", "5m"),
+            fires("SimonVismaCleanupHeld", "20m", {**ACME, **WARN}),
+        ]},
+    ]
+    rules_path = rule_file(render(ALL_ON), tmp_path / "rules.yaml", annotations=False)
+    test_path = tmp_path / "alerts-test.yaml"
+    test_path.write_text(yaml.safe_dump({
+        "rule_files": [str(rules_path)], "evaluation_interval": "1m", "tests": tests}))
+    result = promtool("test", "rules", str(test_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
