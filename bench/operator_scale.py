@@ -38,7 +38,6 @@ import tempfile
 import time
 import urllib.request
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,11 +110,15 @@ class Scrape:
     runs: dict[tuple[Labels, str], float] = field(default_factory=dict)
     lag: dict[tuple[Labels, str], float] = field(default_factory=dict)
     served: float | None = None
+    lines: int = 0
+    seconds: float = 0.0
+    """How long the operator took to answer (what a Prometheus scrape costs it)."""
 
 
 def scrape(operator: OperatorProcess) -> Scrape:
-    status, body = http_get(operator.metrics_url, timeout=10)
-    found = Scrape()
+    started = time.monotonic()
+    status, body = http_get(operator.metrics_url, timeout=30)
+    found = Scrape(seconds=time.monotonic() - started, lines=body.count("\n"))
     if status != 200:
         return found
     for family in text_string_to_metric_families(body):
@@ -300,6 +303,9 @@ class Phase:
     requests_per_minute: float = 0.0
     top_requests: list[tuple[str, float]] = field(default_factory=list)
     apiserver_cpu_share: float = 0.0
+    scrape_lines: int = 0
+    scrape_ms: float = 0.0
+    profile: list[str] = field(default_factory=list)
 
 
 class Bench:
@@ -348,6 +354,8 @@ class Bench:
         merged = Scrape()
         for operator in self.live():
             found = scrape(operator)
+            merged.lines += found.lines
+            merged.seconds += found.seconds
             for key, value in found.runs.items():
                 merged.runs[key] = merged.runs.get(key, 0.0) + value
             merged.lag.update(found.lag)
@@ -362,11 +370,16 @@ class Bench:
         requests = self.api.requests()
         first = previous = self.scrape_all()
         started = time.monotonic()
+        spy = self.profile(operators[0], seconds)
         last_pass: dict[Labels, float] = {}
         lags: list[float] = []
+        scrapes: list[Scrape] = []
         while time.monotonic() - started < seconds:
-            time.sleep(min(interval / 2, max(0.5, seconds - (time.monotonic() - started))))
+            # one scrape per interval: each pass's lag is seen, and the scrapes (whose cost
+            # grows with the tenants) are a small part of the CPU measured
+            time.sleep(min(interval, max(0.5, seconds - (time.monotonic() - started))))
             now = self.scrape_all()
+            scrapes.append(now)
             moment = time.monotonic()
             for key, runs in now.runs.items():
                 if runs > previous.runs.get(key, 0.0):
@@ -375,6 +388,10 @@ class Bench:
                         lags.append(now.lag[key] / interval)
             previous = now
         elapsed = time.monotonic() - started
+        phase.scrape_lines = max((s.lines for s in scrapes), default=0)
+        phase.scrape_ms = 1000 * statistics.median([s.seconds for s in scrapes] or [0.0])
+        if spy is not None:
+            phase.profile = spy.summary()
         phase.passes = int(sum(difference(previous.runs, first.runs).values()))
         spent = sum(cpu_seconds(op.process.pid) - used for op, used in cpu.items()
                     if op.process and op.running())
@@ -402,6 +419,12 @@ class Bench:
         phase.top_requests = sorted(((f"{verb} {resource}", 60 * value / elapsed)
                                      for (resource, verb), value in own.items() if value >= 1),
                                     key=lambda item: -item[1])[:5]
+
+    def profile(self, operator: OperatorProcess, seconds: float) -> Spy | None:
+        """py-spy on the operator for the window, when --py-spy asks and it is installed."""
+        if not self.args.py_spy or operator.process is None:
+            return None
+        return Spy(operator.process.pid, seconds, Path(self.args.py_spy))
 
     def takeover(self) -> str:
         """SIGKILL the replica serving most tenants; how long until each of its tenants is
@@ -434,7 +457,40 @@ class Bench:
                 f"{time.monotonic() - started:.0f}s after its SIGKILL")
 
 
-def show(phases: Iterable[Phase], args: argparse.Namespace) -> None:
+class Spy:
+    """`py-spy record --gil` of one process (samples where it runs Python code, i.e. where its
+    CPU goes), kept as a raw stack file; `summary()` names the project's heaviest frames."""
+
+    def __init__(self, pid: int, seconds: float, output: Path) -> None:
+        self.output = output
+        tool = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        self.process = subprocess.Popen(
+            [tool, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--gil",
+             "--nonblocking", "--format", "raw", "--output", str(output)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def summary(self, top: int = 12) -> list[str]:
+        try:
+            self.process.wait(60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return ["py-spy did not finish"]
+        if not self.output.exists():
+            return [f"py-spy wrote nothing (exit {self.process.returncode})"]
+        inclusive: dict[str, int] = defaultdict(int)
+        total = 0
+        for line in self.output.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            total += int(count)
+            for frame in set(stack.split(";")):
+                if "reconcilers/" in frame or "prometheus_client/exposition" in frame \
+                        or "kopf/_core/engines" in frame or "aiosqlite/core" in frame:
+                    inclusive[frame] += int(count)
+        heaviest = sorted(inclusive.items(), key=lambda item: -item[1])[:top]
+        return [f"{100 * n / max(1, total):5.1f}% {frame}" for frame, n in heaviest]
+
+
+def show(phases: list[Phase], args: argparse.Namespace) -> None:
     def seconds(value: float | None) -> str:
         return f"{value:.1f}s" if value is not None else "never"
 
@@ -455,7 +511,19 @@ def show(phases: Iterable[Phase], args: argparse.Namespace) -> None:
     for p in phases:
         top = ", ".join(f"{name} {rate:.0f}" for name, rate in p.top_requests)
         peak = "/".join(f"{r:.0f}" for r in p.peak_mb)
-        print(f"  {p.tenants} tenants: peak RSS {peak} MB; requests/min by kind: {top or '-'}")
+        print(f"  {p.tenants} tenants: peak RSS {peak} MB; one metrics scrape {p.scrape_lines} "
+              f"lines in {p.scrape_ms:.0f} ms; requests/min by kind: {top or '-'}")
+    if len(phases) > 1 and phases[0].rss_mb and phases[-1].rss_mb:
+        grown = sum(phases[-1].rss_mb) - sum(phases[0].rss_mb)
+        added = phases[-1].tenants - phases[0].tenants
+        print(f"  RSS per added tenant: {grown / added:.2f} MB ({phases[0].tenants} -> "
+              f"{phases[-1].tenants} tenants)")
+    for p in phases:
+        if p.profile:
+            print(f"  where the operator's CPU went at {p.tenants} tenants (py-spy --gil, share "
+                  "of samples, inclusive):")
+            for line in p.profile:
+                print(f"    {line}")
     print("(1st/all Ready: from kubectl apply of the phase's new tenants; lag as a share of "
           "the interval; cpu/pass: operator CPU time over the window / passes counted; op cpu "
           "and api cpu: share of one core used by the operator(s) and the kube-apiserver)")
@@ -478,6 +546,9 @@ def main() -> None:
     parser.add_argument("--spread", type=float, default=None,
                         help="first-run spread in seconds (default: the interval)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--py-spy", metavar="FILE",
+                        help="record the (first) operator with py-spy during each window into "
+                             "FILE (raw stacks; needs py-spy) and print its heaviest frames")
     args = parser.parse_args()
     if args.replicas > 1 and args.database == "sqlite":
         parser.error("several replicas need PostgreSQL: --database postgresql")
