@@ -35,6 +35,7 @@ from reconcilers.store import Severity
 from reconcilers.text import for_terminal
 
 from .entries import DEFAULT_LIMIT, LIMIT_MAX, EntryFormatError, from_json
+from .names import NAME, NAMESPACE
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 PROG = "kubectl simon-visma"
@@ -43,8 +44,6 @@ DEFAULT_SERVICE = "simon-visma-log-view"
 PORT_NAME = "http"
 TIMEOUT = 30.0
 """Seconds to wait for one answer of the API server."""
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
-_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 
 
 class Failure(Exception):
@@ -71,9 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
                                             "Kubernetes API.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     show = commands.add_parser("log", help="show a tenant's integration log")
-    show.add_argument("name", metavar="NAME", type=_matching(_DNS_SUBDOMAIN, "resource name"),
+    show.add_argument("name", metavar="NAME", type=_matching(NAME, "resource name"),
                       help="the VismaIntegration")
-    show.add_argument("-n", "--namespace", type=_matching(_DNS_LABEL, "namespace"),
+    show.add_argument("-n", "--namespace", type=_matching(NAMESPACE, "namespace"),
                       help="its namespace (default: the kubeconfig context's namespace)")
     show.add_argument("--severity", choices=[s.value for s in Severity], default="info",
                       help="show entries of at least this severity")
@@ -86,10 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the kubeconfig to use (default $KUBECONFIG, else ~/.kube/config)")
     show.add_argument("--context", help="the kubeconfig context to use")
     show.add_argument("--operator-namespace", default=DEFAULT_OPERATOR_NAMESPACE,
-                      type=_matching(_DNS_LABEL, "namespace"),
+                      type=_matching(NAMESPACE, "namespace"),
                       help=f"where the operator runs (default {DEFAULT_OPERATOR_NAMESPACE})")
     show.add_argument("--service", default=DEFAULT_SERVICE,
-                      type=_matching(_DNS_LABEL, "Service name"),
+                      type=_matching(NAMESPACE, "Service name"),
                       help=f"the operator's log view Service (default {DEFAULT_SERVICE})")
     return parser
 

@@ -28,6 +28,7 @@ from aiohttp import web
 from reconcilers.store import Severity, Store
 
 from .entries import DEFAULT_LIMIT, LIMIT_MAX, to_json
+from .names import NAME, NAMESPACE
 
 DEFAULT_ADDRESS = "0.0.0.0"
 DEFAULT_PORT = 8081
@@ -76,11 +77,15 @@ async def tenant_log(request: web.Request) -> web.Response:
     except QueryError as error:
         return _answer(400, str(error))
     key = f"{namespace}/{name}"
-    if key not in await store.tenants():
-        return _answer(404, f"the operator has no integration log for {key}: it has not "
-                            "served this tenant yet, or serves it from another installation")
+    if not (NAMESPACE.fullmatch(namespace) and NAME.fullmatch(name)):
+        return _answer(404, f"no VismaIntegration can be named {key[:120]!r}")
     entries = await store.tenant(key).log.entries(
         min_severity=severity, limit=limit, include_resolved=include_resolved)
+    # Whether the store knows the tenant at all costs a look at every table: only asked
+    # when it has no entry to show.
+    if not entries and key not in await store.tenants():
+        return _answer(404, f"the operator has no integration log for {key}: it has not "
+                            "served this tenant yet, or serves it from another installation")
     return web.json_response({"tenant": key, "entries": [to_json(e) for e in entries]},
                              dumps=_dumps)
 

@@ -150,6 +150,18 @@ async def test_any_other_path_is_a_json_404(view: httpx.AsyncClient, path: str) 
     assert set(answer.json()) == {"message"}
 
 
+@pytest.mark.parametrize("path", ["/tenants/Office/acme/log", "/tenants/office/ACME/log",
+                                  "/tenants/office/acme%20/log", "/tenants/%2E%2E/acme/log",
+                                  f"/tenants/{'n' * 64}/acme/log",
+                                  f"/tenants/office/{'a' * 254}/log",
+                                  f"/tenants/office/{'a' * 400}/log",  # longer than a key
+                                  "/tenants/office/%1B%5B2J/log"])
+async def test_a_path_that_names_no_resource_is_404(view: httpx.AsyncClient, path: str) -> None:
+    answer = await view.get(path)
+    assert answer.status_code == 404
+    assert answer.json()["message"].startswith("no VismaIntegration can be named")
+
+
 async def test_hostile_text_survives_the_json(store: Store, view: httpx.AsyncClient) -> None:
     """Every string of hostile-text.json as key, message and action comes back as the store
     holds it, in pure ASCII JSON."""
