@@ -4,8 +4,9 @@ One tenant as the operator runs it (`TenantRun`, its clients over real HTTP, a S
 against the emulators in a process of their own (their CPU is not counted). The tenant is
 activated and every loop runs until nothing is new; then each loop runs --passes more times
 and the process CPU time per pass is printed: an idle orders pass, an idle imports pass and a
-steady-state master-data pass. With --profile, cProfile's view of those passes is printed too
-(where the CPU goes, in process CPU time).
+steady-state master-data pass, with the store statements and HTTP requests each one makes
+(those do not vary with the machine's load, the CPU time does). With --profile, cProfile's
+view of those passes is printed too (where the CPU goes, in process CPU time).
 
     python bench/idle_pass_cpu.py [--passes 50] [--profile orders|imports|masterdata]
 """
@@ -25,6 +26,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import event  # noqa: E402
 
 from emulators.launch import tenant_manifests  # noqa: E402
 from reconcilers.resource.credentials import resolve  # noqa: E402
@@ -56,7 +59,8 @@ def tenant_body(base: str, tenant_id: str) -> tuple[dict, dict]:
     return tenant, {s["metadata"]["name"]: s["stringData"] for s in secrets}
 
 
-async def measure(base: str, passes: int, profile: str | None) -> dict[str, float]:
+async def measure(base: str, passes: int,
+                  profile: str | None) -> dict[str, tuple[float, float, float]]:
     from emulators.visma import DEFAULT_TENANT_ID
 
     folder = tempfile.mkdtemp(prefix="bench-idle-")
@@ -65,6 +69,13 @@ async def measure(base: str, passes: int, profile: str | None) -> dict[str, floa
     tenant = tenant_from_body(body)
     visma, simon = build_clients(tenant, *resolve(tenant, secrets))
     run = TenantRun(tenant, visma, simon, store.tenant(tenant.key))
+    statements = 0
+
+    def count(*_: object) -> None:
+        nonlocal statements
+        statements += 1
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", count)
     await run.activate()
     loops: list[AnyLoop] = [loop_named(name) for name in LOOPS]
     for _ in range(3):  # the first import, then passes until nothing is new
@@ -72,9 +83,10 @@ async def measure(base: str, passes: int, profile: str | None) -> dict[str, floa
             outcome = await run.run_loop(loop)
             if not outcome.ok:
                 raise SystemExit(f"the {loop.key} pass failed: {outcome.error}")
-    costs: dict[str, float] = {}
+    costs: dict[str, tuple[float, float, float]] = {}
     for loop in loops:
         profiler = cProfile.Profile(time.process_time) if profile == loop.key else None
+        statements, requests = 0, visma.requests_sent + simon.requests_sent
         cpu = time.process_time()
         if profiler:
             profiler.enable()
@@ -82,7 +94,8 @@ async def measure(base: str, passes: int, profile: str | None) -> dict[str, floa
             await run.run_loop(loop)
         if profiler:
             profiler.disable()
-        costs[loop.key] = 1000 * (time.process_time() - cpu) / passes
+        costs[loop.key] = (1000 * (time.process_time() - cpu) / passes, statements / passes,
+                           (visma.requests_sent + simon.requests_sent - requests) / passes)
         if profiler:
             print(f"\n== cProfile of {passes} {loop.key} passes (top by own time)")
             pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
@@ -115,8 +128,9 @@ def main() -> None:
         emulator.wait(10)
     print(f"\nOperator CPU per idle pass ({args.customers} customers, nothing new; mean of "
           f"{args.passes} passes; target: a few ms)")
-    for loop, ms in costs.items():
-        print(f"  {loop:<11} {ms:6.2f} ms")
+    print(f"  {'loop':<11} {'CPU':>9} {'statements':>10} {'requests':>8}")
+    for loop, (ms, statements, requests) in costs.items():
+        print(f"  {loop:<11} {ms:6.2f} ms {statements:>10.1f} {requests:>8.1f}")
 
 
 if __name__ == "__main__":
