@@ -72,23 +72,27 @@ class ServedTenant:
                 self.serving(-1)
             return
         while not stop.is_set():
-            if self.membership.owns(self.uid):
-                hold = hold_of(self.body())
-                if self.holds.may_take(hold):
-                    before, hold = await self.holds.take(self.namespace, self.name)
-                    if hold is not None and hold.held_by(self.membership.replica):
-                        await self._serve_while_owned(self.holds, before, stop)
-                        continue
-                await self._elsewhere(hold)
-            await self._wait(stop)
+            if not self.membership.owns(self.uid):  # nothing to look at until members change
+                await self._wait(stop, poll=False)
+                continue
+            hold = hold_of(self.body())
+            if self.holds.may_take(hold):
+                before, hold = await self.holds.take(self.namespace, self.name)
+                if hold is not None and hold.held_by(self.membership.replica):
+                    await self._serve_while_owned(self.holds, before, stop)
+                    continue
+            await self._elsewhere(hold)
+            await self._wait(stop)  # the holder's release shows on the watched resource
 
-    async def _wait(self, stop: asyncio.Event, task: asyncio.Task[None] | None = None) -> None:
+    async def _wait(self, stop: asyncio.Event, task: asyncio.Task[None] | None = None, *,
+                    poll: bool = True) -> None:
         """Until the next look: `stop`, a change of the members, the tenant's service ending,
-        or the poll interval."""
+        or (with `poll`) the poll interval."""
         waits = [asyncio.ensure_future(stop.wait()),
                  asyncio.ensure_future(self.membership.changed())]
         try:
-            await asyncio.wait([*waits, *([task] if task else [])], timeout=self.poll_seconds,
+            await asyncio.wait([*waits, *([task] if task else [])],
+                               timeout=self.poll_seconds if poll else None,
                                return_when=asyncio.FIRST_COMPLETED)
         finally:
             for waiting in waits:
