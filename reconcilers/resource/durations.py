@@ -17,10 +17,19 @@ from pydantic_core import PydanticCustomError
 DURATION_PATTERN = r"^([0-9]+([.][0-9]+)?(ms|s|m|h))+$"
 DURATION_MAX_LENGTH = 32
 DURATION_HINT = "use a duration like 30s, 2m or 48h"
-DURATION_MIN = timedelta(seconds=1)
-"""The shortest schedule interval: a loop cannot usefully run more often."""
+DURATION_MIN = timedelta(seconds=10)
+"""The shortest schedule interval: more often only loads the customer's APIs (a user who wants
+a pass now asks for one with the run-now annotation)."""
 DURATION_MAX = timedelta(days=7)
 """The longest schedule interval (and the longest duration `parse_duration` reads)."""
+DURATION_TOO_LONG_PATTERN = (
+    "(^|[hms])([0-9]{6,}([.][0-9]+)?h|[0-9]{6,}([.][0-9]+)?m([0-9]|$)"
+    "|[0-9]{7,}([.][0-9]+)?s|[0-9]{10,}([.][0-9]+)?ms)")
+"""A duration with a number this long in it (100000h, 100000m, 1000000s, 1000000000ms) is
+longer than DURATION_MAX whatever else it says. The CRD's rules refuse such a duration before
+CEL's `duration()` reads it: that one fails (an overflow) on durations of thousands of years,
+and a rule that fails says nothing useful. Without such numbers a duration of at most
+DURATION_MAX_LENGTH characters is at most a few thousand years: within `duration()`'s range."""
 
 
 # --------------------------------------------------------------------------- durations
@@ -34,8 +43,9 @@ def parse_duration(text: str) -> timedelta:
 
     Accepts exactly what the CRD's pattern accepts (units h, m, s and ms, at most
     DURATION_MAX_LENGTH characters); durationpy, the Kubernetes client's own duration parser,
-    reads it. The result must be longer than zero and at most DURATION_MAX (7 days). Raises
-    ValueError with a message that says what a duration looks like.
+    reads it. The result is at most DURATION_MAX (7 days); zero is a duration too (a
+    schedule interval has its own floor, `Duration`). Raises ValueError with a message that
+    says what a duration looks like.
     """
     if not isinstance(text, str):
         raise ValueError(f"must be a duration string; {DURATION_HINT}")
@@ -50,8 +60,6 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(_too_long(text)) from None
     if result > DURATION_MAX:
         raise ValueError(_too_long(text))
-    if result <= timedelta(0):
-        raise ValueError(f"must be longer than zero; {DURATION_HINT}")
     return result
 
 
@@ -59,14 +67,16 @@ def _too_long(value: object) -> str:
     return f"must be at most {format_duration(DURATION_MAX)} (7 days), not {value!r}"
 
 
+def _too_short(value: object) -> str:
+    return f"must be at least {format_duration(DURATION_MIN)}, not {value!r}"
+
+
 def _in_range(value: timedelta, given: object) -> timedelta:
     """`value` when it is a schedule interval (DURATION_MIN .. DURATION_MAX)."""
     if value > DURATION_MAX:
         raise PydanticCustomError("duration", "{reason}", {"reason": _too_long(given)})
     if value < DURATION_MIN:
-        raise PydanticCustomError(
-            "duration", "{reason}",
-            {"reason": f"must be at least {format_duration(DURATION_MIN)}, not {given!r}"})
+        raise PydanticCustomError("duration", "{reason}", {"reason": _too_short(given)})
     return value
 
 
@@ -97,9 +107,6 @@ def _validate_duration(value: object) -> timedelta:
     """A schedule interval: a Go-style duration string (or a timedelta) from DURATION_MIN
     to DURATION_MAX."""
     if isinstance(value, timedelta):
-        if value <= timedelta(0):
-            raise PydanticCustomError("duration", "must be longer than zero; {hint}",
-                                      {"hint": DURATION_HINT})
         return _in_range(value, format_duration(value))
     if not isinstance(value, str):
         raise PydanticCustomError("duration", "must be a duration string; {hint}",
@@ -111,6 +118,32 @@ def _validate_duration(value: object) -> timedelta:
     return _in_range(parsed, value)
 
 
+def _cel_bound(compare: str, bound: timedelta) -> str:
+    """A CEL rule that holds for a malformed duration (the pattern's rule reports that) and
+    for one within `compare` `bound`; never reads a too-long one with `duration()`."""
+    limit = f"duration(self) {compare} duration('{format_duration(bound)}')"
+    if compare == "<=":
+        return (f"!self.matches('{DURATION_PATTERN}') || "
+                f"(!self.matches('{DURATION_TOO_LONG_PATTERN}') && {limit})")
+    return (f"!self.matches('{DURATION_PATTERN}') || "
+            f"self.matches('{DURATION_TOO_LONG_PATTERN}') || {limit}")
+
+
+DURATION_RULES = [
+    {"rule": f"self.matches('{DURATION_PATTERN}')",
+     "message": "use a duration like 30s, 2m or 48h (units h, m, s, ms)"},
+    {"rule": _cel_bound(">=", DURATION_MIN),
+     "message": f"must be at least {format_duration(DURATION_MIN)}",
+     "messageExpression": f"'must be at least {format_duration(DURATION_MIN)}, not ' + self"},
+    {"rule": _cel_bound("<=", DURATION_MAX),
+     "message": f"must be at most {format_duration(DURATION_MAX)} (7 days)",
+     "messageExpression": f"'must be at most {format_duration(DURATION_MAX)} (7 days), not ' "
+                          "+ self"},
+]
+"""The API server's twins of `_validate_duration` (the pattern's own message is the regular
+expression; the first rule says it in words)."""
+
+
 Duration = Annotated[
     timedelta,
     PlainValidator(_validate_duration),
@@ -119,16 +152,8 @@ Duration = Annotated[
         "type": "string",
         "pattern": DURATION_PATTERN,
         "maxLength": DURATION_MAX_LENGTH,
-        # The pattern's own message is the regular expression; this rule says it in words,
-        # and refuses a duration of zero.
-        "x-kubernetes-validations": [{
-            "rule": f"self.matches('{DURATION_PATTERN}') && self.matches('[1-9]')",
-            "message": "use a duration like 30s, 2m or 48h (units h, m, s, ms; longer than zero)",
-        }],
+        "x-kubernetes-validations": DURATION_RULES,
     }),
 ]
-"""A Go-style duration from 1s to 7 days: parsed to `timedelta`, written back as a string
+"""A Go-style duration from 10s to 7 days: parsed to `timedelta`, written back as a string
 like "2m"."""
-
-
-

@@ -364,7 +364,8 @@ class VismaIntegrationSpec(_SpecModel):
         description="Where and as whom the operator reaches Simple-Simon.")
     schedule: Schedule = Field(Schedule(), description=(
         "How often each loop runs, as Go-style durations (30s, 2m, 48h, 1h30m; units h, m, s, "
-        "ms), each from 1s to 168h (7 days). Leave a field out for its default."))
+        "ms), each from 10s to 168h (7 days). Leave a field out for its default. To run every "
+        "loop now, set the annotation simon-visma.io/run-requested-at to a new value."))
     activation: Activation = Field(Activation(), description=(
         "What is emptied in Simon when the integration is activated, so that everything comes "
         "from Visma.net. A wipe happens once per activation, before the first master-data "

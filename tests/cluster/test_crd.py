@@ -1,7 +1,7 @@
 """The VismaIntegration CRD on a real kube-apiserver (DESIGN.md section 2, S-70, S-81).
 
 The API server itself refuses a bad spec with a message naming the field: OpenAPI (required
-fields, enums, patterns), CEL (defaultWarehouse for sales orders, durations longer than zero)
+fields, enums, patterns), CEL (defaultWarehouse for sales orders, schedules from 10 s to 7 days)
 and strict field validation (misspelt fields). `kubectl explain` shows the field descriptions
 and `kubectl get vismaintegrations` / `vi` / `simon-visma` list the tenants with the columns.
 No operator runs in these tests.
@@ -78,7 +78,22 @@ REFUSALS: list[tuple[str, Callable[[dict[str, Any]], None], list[str]]] = [
     ("duration-in-days", setting("schedule.cleanup", "2d"),
      ['spec.schedule.cleanup: Invalid value: "2d"']),
     ("zero-duration", setting("schedule.orders", "0s"),
-     ['spec.schedule.orders: Invalid value: "0s"', "longer than zero"]),
+     ['spec.schedule.orders: Invalid value: "0s": must be at least 10s, not 0s']),
+    # Schedules the operator cannot run: below 10 s or above 7 days.
+    ("duration-beyond-any-clock", setting("schedule.masterData", "99999999999999h"),
+     ['spec.schedule.masterData: Invalid value: "99999999999999h": must be at most 168h (7 days), '
+      "not 99999999999999h"]),
+    ("duration-rounds-to-zero", setting("schedule.orders", "0.0001ms"),
+     ['spec.schedule.orders: Invalid value: "0.0001ms": must be at least 10s, not 0.0001ms']),
+    ("duration-of-a-millisecond", setting("schedule.imports", "1ms"),
+     ['spec.schedule.imports: Invalid value: "1ms": must be at least 10s, not 1ms']),
+    ("duration-below-the-floor", setting("schedule.orders", "9s"),
+     ['spec.schedule.orders: Invalid value: "9s": must be at least 10s, not 9s']),
+    ("duration-in-days-above-the-ceiling", setting("schedule.cleanup", "8d"),
+     ['spec.schedule.cleanup: Invalid value: "8d"', "use a duration like 30s, 2m or 48h"]),
+    ("duration-above-the-ceiling", setting("schedule.cleanup", "168h1s"),
+     ['spec.schedule.cleanup: Invalid value: "168h1s": must be at most 168h (7 days), '
+      "not 168h1s"]),
     ("sales-order-without-warehouse", without("orders.defaultWarehouse"),
      ["spec.orders.defaultWarehouse: Required value",
       "defaultWarehouse is required when documentType is SalesOrder"]),
@@ -152,6 +167,15 @@ def test_valid_spec_is_accepted_with_defaults(kube: Kube, namespace: str) -> Non
     assert spec["orders"]["note"] == "WorkAddressAndDescription"
     assert spec["imports"]["salesOrders"] == {"enabled": False, "filterWord": "SIMON",
                                               "includeLines": True}
+
+
+def test_the_schedule_bounds_themselves_are_accepted(kube: Kube, namespace: str) -> None:
+    """10 s and 7 days, however written, are schedules the operator runs."""
+    resource = valid_tenant(namespace)
+    resource["spec"]["schedule"] = {"masterData": "10s", "orders": "10000ms",
+                                    "imports": "604800000ms", "cleanup": "168h"}
+    kube.apply(resource)
+    assert kube.vi(namespace, "acme")["spec"]["schedule"] == resource["spec"]["schedule"]  # type: ignore[index]
 
 
 def test_explain_prints_the_field_descriptions(kube: Kube) -> None:

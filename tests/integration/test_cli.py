@@ -535,7 +535,7 @@ MALFORMED: list[tuple[str, Callable[[Files], list[str]], int, str]] = [
     ("duration-too-long", schedule("999999999h"), 2, "spec.schedule.orders"),
     ("duration-just-too-long", schedule("168h1s"), 2, "at most 168h"),
     ("duration-rounds-to-zero", schedule("0.0001ms"), 2, "spec.schedule.orders"),
-    ("duration-too-short", schedule("1ms"), 2, "at least 1s"),
+    ("duration-too-short", schedule("1ms"), 2, "at least 10s"),
     ("duration-negative", schedule("-5m"), 2, "spec.schedule.orders"),
     ("duration-bad-unit", schedule("5x"), 2, "spec.schedule.orders"),
     # The secrets file.
