@@ -4,7 +4,14 @@
 
 One daemon per VismaIntegration runs that tenant's loops; deleting the resource stops it and
 removes the operator's own state for the tenant (S-74). Secrets are read from the resource's
-own namespace only (S-82). Environment: SIMON_VISMA_DATABASE_URL (default: a SQLite file in
+own namespace only (S-82), by name; the operator watches the Secrets of the namespaces it
+serves (kopf's --namespace / --all-namespaces), and a change to one a tenant names makes that
+tenant read its Secrets again (kopf only looks: it writes nothing to a Secret and keeps no
+Secret's data). A new value of the annotation simon-visma.io/run-requested-at on a
+VismaIntegration runs every loop of the tenant now. Events come from `simon-visma`, instance
+$SIMON_VISMA_POD_NAME (else the host name).
+
+Environment: SIMON_VISMA_DATABASE_URL (default: a SQLite file in
 the working folder), SIMON_VISMA_METRICS_ADDRESS (default 0.0.0.0) and
 SIMON_VISMA_METRICS_PORT (default 9090; 0 turns metrics off): where Prometheus metrics are
 served, per tenant (`namespace`, `name` labels) and loop,
@@ -35,6 +42,7 @@ import base64
 import contextlib
 import logging
 import os
+import socket
 from typing import Any
 
 import kopf
@@ -49,6 +57,7 @@ from reconcilers.resource.credentials import CredentialsError
 from reconcilers.resource.spec import GROUP, PLURAL, VERSION
 from reconcilers.runtime import logs, metrics
 from reconcilers.runtime.schedule import DUE, overdue
+from reconcilers.runtime.secret_index import SecretIndex
 from reconcilers.runtime.service import Kubernetes, TenantService
 from reconcilers.store import default_database_url, open_store
 
@@ -63,6 +72,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=DOMAIN)
     settings.scanning.disabled = True
     settings.posting.level = logging.INFO  # Normal events for transitions, Warning for failures
+    settings.posting.reporting_component = "simon-visma"  # Events say From: simon-visma
+    settings.posting.reporting_instance = (os.environ.get("SIMON_VISMA_POD_NAME")
+                                           or socket.gethostname())
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
@@ -73,6 +85,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.core = kubernetes.client.CoreV1Api()
     memo.custom = kubernetes.client.CustomObjectsApi()
     memo.store = await open_store(default_database_url())
+    memo.secret_index = SecretIndex()  # shared by every tenant's memo (a shallow copy)
     port = int(os.environ.get("SIMON_VISMA_METRICS_PORT", "9090"))
     if port:
         metrics.serve(os.environ.get("SIMON_VISMA_METRICS_ADDRESS", "0.0.0.0"), port)
@@ -116,7 +129,8 @@ def _kubernetes(body: kopf.Body, memo: kopf.Memo) -> Kubernetes:
             if error.status == 403:
                 raise CredentialsError(
                     f"secret {secret}: the operator may not read Secrets in namespace "
-                    f"{namespace}; allow it (the chart's rbac.secretNamespaces)",
+                    f"{namespace}; allow it (list the namespace in the chart's "
+                    f"operator.namespaces, or leave that empty)",
                     secret=secret) from None
             raise
         return {key: base64.b64decode(value).decode() for key, value in
@@ -165,7 +179,8 @@ async def tenant(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped,
         await ServedTenant(
             uid=body.metadata.uid or "", namespace=body.metadata.namespace or "",
             name=body.metadata.name or "", body=lambda: body, membership=memo.membership,
-            holds=memo.holds, serve=lambda until: TenantService(kube, memo.store).serve(until),
+            holds=memo.holds, serve=lambda until: TenantService(
+                kube, memo.store, secret_index=memo.secret_index).serve(until),
             event=kube.event, served_by=served_by, serving=metrics.TENANTS_SERVED.inc,
         ).run(stop)
     finally:
@@ -173,6 +188,20 @@ async def tenant(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped,
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
         memo.tenant_stopped.set()
+
+
+def _read_by_a_tenant(namespace: str | None, name: str | None, memo: kopf.Memo,
+                      **_: Any) -> bool:
+    return memo.secret_index.referenced(namespace or "", name or "")
+
+
+@kopf.on.event("", "v1", "secrets", when=_read_by_a_tenant)
+async def secret_changed(namespace: str | None, name: str | None, memo: kopf.Memo,
+                         **_: Any) -> None:
+    """A Secret a tenant reads was created, changed or deleted: the tenant reads its Secrets
+    again (and reconnects when their data changed). A watch handler only: kopf keeps no
+    state on Secrets (no finalizer, no annotations) and this handler never sees the data."""
+    memo.secret_index.changed(namespace or "", name or "")
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)

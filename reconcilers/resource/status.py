@@ -205,6 +205,11 @@ class VismaIntegrationStatus(_StatusModel):
         "The latest errors of the integration log, at most 10, newest last."))
     error_count: Count | None = Field(None, description=(
         "Number of entries in recentErrors (for the Errors printer column)."))
+    last_run_request: str | None = Field(None, description=(
+        "The last value of the annotation simon-visma.io/run-requested-at that the operator "
+        "handled: every loop of the tenant completed a pass after it was set (or none could "
+        "run, while spec.enabled is false or the settings cannot be used). Set the annotation "
+        "to a new value, e.g. the current time, to run every loop now."))
 
     @model_validator(mode="after")
     def _count_errors(self) -> VismaIntegrationStatus:

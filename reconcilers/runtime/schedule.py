@@ -11,7 +11,9 @@ in the spec changes, `replan` can plan again from the same pass: a shorter inter
 effect at once (cleanup changed from 48h to 1h runs within the hour of its last pass, or now,
 not 48 hours after it); a longer one takes effect from the next pass on, and never postpones
 a pass already planned sooner. The schedule re-plans when it starts (a restart with a changed
-spec) and whenever the service tells it the spec's schedule changed (`Wakeup`).
+spec) and whenever the service tells it the spec's schedule changed (`Wakeup`). A user's
+request to run now (the resource's run-now annotation) makes every loop run a pass at once,
+and the next one an interval after it (`Wakeup.run_now`).
 
 Every loop is supervised: a pass that fails, for whatever reason (an API, the store, a bug),
 is an outcome with its error, and the loop runs again. After failed passes the next one is
@@ -191,10 +193,18 @@ async def replan(run: TenantRun, loops: Iterable[AnyLoop],
 
 class Wakeup:
     """Tells the loops of a `run_on_schedule` that wait for their due time to read it from
-    the store again (after `replan`)."""
+    the store again (after `replan`, `wake`), or to run now (`run_now`).
+
+    Run-now requests are numbered; each loop notes the number current when its latest pass
+    began and when that pass ended, so `answered` can say when every loop has completed a
+    pass that began after a request."""
 
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = {}
+        self.requested = 0
+        """Run-now requests so far."""
+        self._began: dict[str, int] = {}
+        self._finished: dict[str, int] = {}
 
     def event(self, loop: AnyLoop) -> asyncio.Event:
         return self._events.setdefault(loop.key, asyncio.Event())
@@ -202,6 +212,28 @@ class Wakeup:
     def wake(self) -> None:
         for event in self._events.values():
             event.set()
+
+    def run_now(self) -> int:
+        """Every loop runs a pass now (a loop in a pass runs another one after it); the
+        request's number, for `answered`."""
+        self.requested += 1
+        self.wake()
+        return self.requested
+
+    def due_now(self, loop: AnyLoop) -> bool:
+        """A run-now request came after the loop's latest pass began."""
+        return self._began.get(loop.key, 0) < self.requested
+
+    def began(self, loop: AnyLoop) -> None:
+        self._began[loop.key] = self.requested
+
+    def finished(self, loop: AnyLoop) -> None:
+        self._finished[loop.key] = self._began.get(loop.key, 0)
+
+    def answered(self, request: int, loops: Iterable[AnyLoop]) -> bool:
+        """Every one of `loops` completed a pass that began after run-now request
+        `request`."""
+        return all(self._finished.get(loop.key, 0) >= request for loop in loops)
 
 
 class _Woken(Enum):
@@ -269,6 +301,10 @@ async def run_on_schedule(
         told: datetime | None = None
         failures = 0
         while not stop.is_set():
+            if wakeup is not None and wakeup.due_now(loop):
+                due = min(due, utc_now())  # a user asked for a pass now
+                if wake is not None:
+                    wake.clear()
             DUE[(run.tenant.key, loop.key)] = Due(run.tenant.key, loop.key, due,
                                                    interval_of(run, loop))
             # A stored due time further off than the longest interval (the clock moved
@@ -282,6 +318,8 @@ async def run_on_schedule(
                 if woken is _Woken.STOP:
                     return
                 if woken is _Woken.WAKE:
+                    if wakeup is not None and wakeup.due_now(loop):
+                        continue
                     try:
                         due = await stored_due(run, loop) or due
                     except Exception:
@@ -290,7 +328,11 @@ async def run_on_schedule(
                     continue
             lag = max(0.0, (utc_now() - due).total_seconds())
             started = time.monotonic()
+            if wakeup is not None:
+                wakeup.began(loop)
             outcome = await run.run_loop(loop)  # a failed pass is an outcome
+            if wakeup is not None:
+                wakeup.finished(loop)
             outcome.lag = lag
             outcome.duration = time.monotonic() - started
             failures = 0 if outcome.ok else failures + 1

@@ -22,11 +22,19 @@ A spec change (a new `metadata.generation`) does what it means, and no more (`Sp
 
 Loops start only once Visma.net answered the settings check, so the activation wipe always
 comes before the first master-data pass; until then, and after a check that found Visma.net
-unreachable, the start is retried every minute. The tenant's two Secrets are read again every
-`secrets_poll` seconds (by name, the only access the operator has to Secrets); a change to
-their data (a rotated or a fixed password, a Secret created or deleted), or
-`secrets_changed()`, does what a connection change does, without a spec change. Status is
-patched when something changed (reconcilers/runtime/status.py); Events mark transitions.
+unreachable, the start is retried every minute.
+
+The operator watches the Secrets of its namespaces; the service names its tenant's two in a
+`SecretIndex` (reconcilers/runtime/secret_index.py), and the watch calls `secrets_changed()`
+for a change to one of them. The service then reads them again (by name) and, when their data
+is not what the clients were built from (a rotated or a fixed password, a Secret created or
+deleted), does what a connection change does, without a spec change.
+
+A new value of the annotation `simon-visma.io/run-requested-at` (no spec change, no new
+generation) makes every loop run a pass now; once each has completed one, the value is
+recorded in `status.lastRunRequest`, so a restart does not run them again for it. A tenant
+whose start waits for its retry is started again at once. Status is patched when something
+changed (reconcilers/runtime/status.py); Events mark transitions.
 """
 
 from __future__ import annotations
@@ -54,6 +62,7 @@ from reconcilers.resource.tenant import Tenant, tenant_from_body
 from reconcilers.runtime import logs, metrics
 from reconcilers.runtime.runner import LOOPS, LoopOutcome, TenantRun, build_clients
 from reconcilers.runtime.schedule import Wakeup, replan, run_on_schedule
+from reconcilers.runtime.secret_index import SecretIndex
 from reconcilers.runtime.status import build_status, worth_patching
 from reconcilers.store import Store
 from reconcilers.store.records import utc_now
@@ -62,7 +71,9 @@ log = logging.getLogger(__name__)
 
 RECHECK = timedelta(minutes=1)
 POLL_SECONDS = 1.0
-SECRETS_POLL_SECONDS = 10.0
+RUN_REQUESTED_ANNOTATION = "simon-visma.io/run-requested-at"
+"""An annotation on the resource: a new value (any text, e.g. the time) asks for a pass of
+every loop now, as Flux's reconcile.fluxcd.io/requestedAt does."""
 
 CHECKED_ORDER_SETTINGS = ("document_type", "work_time_item", "travel_time_item", "fixed_item",
                           "default_warehouse", "warehouse_by_user")
@@ -124,16 +135,18 @@ def spec_change(old: VismaIntegrationSpec, new: VismaIntegrationSpec) -> SpecCha
 class TenantService:
     def __init__(self, kube: Kubernetes, store: Store, policy: RetryPolicy | None = None, *,
                  poll_seconds: float = POLL_SECONDS, recheck: timedelta = RECHECK,
-                 secrets_poll: float = SECRETS_POLL_SECONDS) -> None:
+                 secret_index: SecretIndex | None = None) -> None:
         self.kube = kube
         self.store = store
         self.policy = policy
         self.poll_seconds = poll_seconds
-        """How often the live resource is looked at for a new generation."""
+        """How often the live resource is looked at for a new generation, a run request
+        and a Secret change."""
         self.recheck = recheck
         """How often a start that could not start the loops is tried again."""
-        self.secrets_poll = secrets_poll
-        """How often, in seconds, the Secrets are read to see whether their data changed."""
+        self.secret_index = secret_index
+        """Where the service names the Secrets it reads, so the operator's watch of Secrets
+        tells it of a change (`secrets_changed`)."""
         self._secrets_seen: str | None = None
         """A digest of the Secrets as last read for the clients (never the data itself)."""
         self._secrets_dirty = False
@@ -150,6 +163,12 @@ class TenantService:
         self._loops_stop = asyncio.Event()
         self._wakeup = Wakeup()
         self._reporting = asyncio.Lock()
+        self.run_request_handled = self.status.last_run_request
+        """The latest run-now request answered (written to status with every patch)."""
+        self._run_request: str | None = None
+        """A run-now request (the annotation's value) not answered yet."""
+        self._run_number: int | None = None
+        """Its number with the running loops' `Wakeup`; None until they were told."""
 
     def _generation(self) -> int | None:
         return (self.kube.body().get("metadata") or {}).get("generation")
@@ -164,9 +183,16 @@ class TenantService:
         return self._loops is None and (self.run is None or self.run.tenant.spec.enabled)
 
     def secrets_changed(self) -> None:
-        """A Secret of the tenant changed: at its next poll the service reads the Secrets
-        again, rebuilds the clients and checks the settings, as for a connection change."""
+        """A Secret of the tenant changed: at its next look at the resource the service reads
+        the Secrets again; when their data changed, it rebuilds the clients and checks the
+        settings, as for a connection change."""
         self._secrets_dirty = True
+
+    def _run_requested(self) -> str | None:
+        """The value of the run-now annotation on the live resource."""
+        annotations = (self.kube.body().get("metadata") or {}).get("annotations") or {}
+        value = annotations.get(RUN_REQUESTED_ANNOTATION)
+        return value if isinstance(value, str) else None
 
     async def serve(self, stop: asyncio.Event) -> None:
         logs.about_tenant(self.key)  # this task's log lines (and its loops') name the tenant
@@ -174,39 +200,62 @@ class TenantService:
         generation: int | None = None
         started = False
         retry_at = utc_now()
-        secrets_at = utc_now() + timedelta(seconds=self.secrets_poll)
         try:
             while not stop.is_set():
-                if started and utc_now() >= secrets_at:
-                    secrets_at = utc_now() + timedelta(seconds=self.secrets_poll)
-                    await self._look_at_secrets()
-                if (not started or self._generation() != generation or self._secrets_dirty
-                        or (self._waiting() and utc_now() >= retry_at)):
-                    secrets = started and self._secrets_dirty
-                    started = True
+                requested = self._run_requested()
+                if requested is not None and requested not in (self.run_request_handled,
+                                                               self._run_request):
+                    log.info("a run was requested (%s: %s): every loop runs now",
+                             RUN_REQUESTED_ANNOTATION, requested)
+                    self._run_request, self._run_number = requested, None
+                    retry_at = utc_now()  # a start that waits for its retry is tried now
+                if started and self._secrets_dirty:
                     self._secrets_dirty = False
+                    if await self._secrets_differ():
+                        generation = self._generation()
+                        await self._apply(secrets=True)
+                        retry_at = utc_now() + self.recheck
+                if (not started or self._generation() != generation
+                        or (self._waiting() and utc_now() >= retry_at)):
+                    started = True
                     generation = self._generation()
-                    await self._apply(secrets=secrets)
+                    await self._apply()
                     retry_at = utc_now() + self.recheck
+                if self._run_request is not None:
+                    await self._follow_run_request()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.poll_seconds)
         finally:
+            if self.secret_index is not None:
+                self.secret_index.forget(self)
             await self._stop_loops()
             await self._close_run()
             metrics.forget(self.key)  # served elsewhere now, or deleted: its series go
 
-    async def _look_at_secrets(self) -> None:
-        """Read the Secrets the clients were built from; a change asks for a reconnect."""
+    async def _secrets_differ(self) -> bool:
+        """Whether the Secrets' data is not what the clients were built from (or the
+        Secrets could not be used then, or cannot be read now)."""
         if self._secrets_seen is None:
-            return
+            return True
         try:
             tenant = tenant_from_body(self.kube.body())
             seen = await self._secrets_digest(tenant)
-        except Exception as error:  # the next start or check reports it; never the data
-            log.warning("could not read the Secrets of a tenant: %s", type(error).__name__)
-            return
-        if seen != self._secrets_seen:
-            self.secrets_changed()
+        except Exception:  # reading them again for the clients reports it; never the data
+            return True
+        return seen != self._secrets_seen
+
+    async def _follow_run_request(self) -> None:
+        """Tell the running loops to run now; with no loops running (disabled, or a start
+        that failed again) there is nothing to run, and the request is answered."""
+        if self._loops is None:
+            await self._answer_run_request()
+        elif self._run_number is None:
+            self._run_number = self._wakeup.run_now()
+
+    async def _answer_run_request(self) -> None:
+        self.run_request_handled = self._run_request
+        self._run_request, self._run_number = None, None
+        await self._patch()
 
     async def _apply(self, *, secrets: bool = False) -> None:
         """Bring the tenant in line with the live resource's spec (see the module); with
@@ -219,6 +268,10 @@ class TenantService:
             await self._close_run()
             await self._invalid("SpecInvalid", str(error), body)
             return
+        if self.secret_index is not None:
+            self.secret_index.follow(self, tenant.namespace, (
+                tenant.spec.visma.credentials_secret_ref.name,
+                tenant.spec.simon.credentials_secret_ref.name))
         run = self.run
         if run is None or (tenant.spec.enabled and self._loops is None):
             await self._start(tenant)  # the first start, enabling, or a start retried
@@ -357,6 +410,7 @@ class TenantService:
     def _start_loops(self, run: TenantRun) -> None:
         self._loops_stop = asyncio.Event()
         self._wakeup = Wakeup()
+        self._run_number = None  # a run request not answered yet is told to the new loops
         self._loops = asyncio.create_task(run_on_schedule(
             run, LOOPS, self._loops_stop, self._on_outcome, wakeup=self._wakeup))
 
@@ -376,10 +430,15 @@ class TenantService:
 
     async def _on_outcome(self, outcome: LoopOutcome) -> None:
         assert self.run is not None
+        if outcome.skipped:  # another process ran this pass: nothing of ours to count or show
+            return
         loop = outcome.loop.key
         before = self.outcomes.get(loop)
         self.outcomes[loop] = outcome
         metrics.observe(self.key, outcome)
+        if self._run_number is not None and self._wakeup.answered(self._run_number, LOOPS):
+            self.run_request_handled = self._run_request
+            self._run_request, self._run_number = None, None
         if not outcome.ok and (before is None or before.ok):
             await self.kube.event("Warning", "LoopFailed",
                                   f"The {loop} loop could not complete: {outcome.error}")
@@ -396,6 +455,7 @@ class TenantService:
 
     async def _patch(self, *, force: bool = False) -> None:
         metrics.report(self.key, self.status)
+        self.status.last_run_request = self.run_request_handled
         wire = self.status.to_wire()
         if force or worth_patching(self.patched, wire):
             await self.kube.patch_status(wire)

@@ -29,9 +29,10 @@ from tests.fixtures.emulators import FAST
 from tests.fixtures.world import World, merge
 from tests.integration.test_activation import seed_settings
 
-SPEC: dict[str, Any] = {"schedule": {"masterData": "2s", "orders": "1s", "imports": "2s",
+SPEC: dict[str, Any] = {"schedule": {"masterData": "10s", "orders": "10s", "imports": "10s",
                                      "cleanup": "48h"}}
-"""Fast loops (cleanup keeps its 48 hours: it runs once at the start)."""
+"""The shortest loops the resource allows (cleanup keeps its 48 hours): every loop runs once
+at the start; a test that needs another pass asks for it (the run-now annotation)."""
 
 WAIT_SECONDS = 30.0
 
@@ -148,10 +149,9 @@ class ServedTenant:
         resource, secrets = made.manifests(merge(SPEC, spec or {}))
         self.cluster = Cluster(resource, secrets)
 
-    def service(self, secrets_poll: float = 10.0) -> TenantService:
+    def service(self) -> TenantService:
         return TenantService(self.cluster.kubernetes(), self.world.store, FAST,
-                             poll_seconds=0.02, recheck=timedelta(seconds=1),
-                             secrets_poll=secrets_poll)
+                             poll_seconds=0.02, recheck=timedelta(seconds=1))
 
     # --- what the emulators saw ---------------------------------------------------------
 

@@ -134,3 +134,59 @@ async def test_a_waiting_loop_woken_after_a_replan_reads_its_new_due_time(world:
     await asyncio.wait_for(task, 30)
     assert [o.loop for o in outcomes] == [CLEANUP] and outcomes[0].ok
     assert len(waits) == 1 and waits[0] > datetime.now(UTC) + timedelta(hours=47)
+
+
+async def test_a_loop_told_to_run_now_runs_and_is_then_due_an_interval_later(
+        world: World) -> None:
+    """The run-now annotation: a loop waiting 48 hours for its next cleanup runs at once when
+    told, the request counts as answered once that pass is done, and the loop is then due
+    an interval after it (the plan goes on from the requested pass)."""
+    run = run_with(world, cleanup="48h")
+    await plan_next(run, CLEANUP, datetime.now(UTC) - timedelta(minutes=10))
+    stop, wakeup, waiting_now = asyncio.Event(), Wakeup(), asyncio.Event()
+    outcomes: list[LoopOutcome] = []
+    answered: list[bool] = []
+
+    async def waiting(loop: object, due: datetime) -> None:
+        waiting_now.set()
+
+    async def record(outcome: LoopOutcome) -> None:
+        outcomes.append(outcome)
+        answered.append(wakeup.answered(request, [CLEANUP]))
+        stop.set()
+
+    task = asyncio.create_task(run_on_schedule(run, [CLEANUP], stop, record, spread=False,
+                                               on_wait=waiting, wakeup=wakeup))
+    await asyncio.wait_for(waiting_now.wait(), 30)
+    request = wakeup.run_now()
+    assert not wakeup.answered(request, [CLEANUP])
+    await asyncio.wait_for(task, 30)
+    assert [o.loop for o in outcomes] == [CLEANUP] and outcomes[0].ok
+    assert answered == [True]
+    next_run_at, passed = await stored(run)
+    assert next_run_at == passed + timedelta(hours=48)
+
+
+async def test_a_request_during_a_pass_runs_the_loop_once_more_after_it(world: World) -> None:
+    """A pass that began before the request does not answer it (it may have read what the
+    user changed before the change): the loop runs once more at once, and that pass does."""
+    run = run_with(world, cleanup="48h")
+    stop, wakeup = asyncio.Event(), Wakeup()
+    outcomes: list[LoopOutcome] = []
+    answered: list[bool] = []
+    request = 0
+
+    async def record(outcome: LoopOutcome) -> None:
+        nonlocal request
+        outcomes.append(outcome)
+        answered.append(wakeup.answered(request, [CLEANUP]) if request else False)
+        if len(outcomes) == 1:
+            # Asked while the first pass was reporting (the loop is not waiting yet).
+            request = wakeup.run_now()
+        else:
+            stop.set()
+
+    await asyncio.wait_for(run_on_schedule(run, [CLEANUP], stop, record, spread=False,
+                                           wakeup=wakeup), 30)
+    assert [o.loop for o in outcomes] == [CLEANUP, CLEANUP]
+    assert answered == [False, True]

@@ -10,15 +10,23 @@ for a token).
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
 from reconcilers.resource.spec import VismaIntegrationSpec
-from reconcilers.runtime.service import ACTIVATED, SpecChange, spec_change
-from tests.runtime.conftest import ServedTenant, serving, wait_until
+from reconcilers.runtime.schedule import DUE
+from reconcilers.runtime.secret_index import SecretIndex
+from reconcilers.runtime.service import (
+    ACTIVATED,
+    RUN_REQUESTED_ANNOTATION,
+    SpecChange,
+    TenantService,
+    spec_change,
+)
+from tests.fixtures.emulators import FAST
+from tests.runtime.conftest import Cluster, ServedTenant, serving, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -40,6 +48,19 @@ def archive_work_order(served: ServedTenant, customer_number: str = "10023") -> 
         return world.simon.archive_work_order(order["Id"])
 
     return world.emulators.call(make)
+
+
+def request_run(cluster: Cluster, value: str) -> None:
+    """`kubectl annotate --overwrite` of the run-now annotation: no new generation."""
+    annotations = cluster.resource["metadata"].setdefault("annotations", {})
+    annotations[RUN_REQUESTED_ANNOTATION] = value
+
+
+async def run_now(served: ServedTenant, value: str) -> None:
+    """Ask for a pass of every loop now and wait until status says it was handled."""
+    request_run(served.cluster, value)
+    await wait_until(lambda: served.cluster.status.get("lastRunRequest") == value,
+                     f"the run request {value} handled", served.cluster)
 
 
 def sales_orders(served: ServedTenant) -> list[dict[str, Any]]:
@@ -131,8 +152,8 @@ async def test_a_document_setting_applies_to_the_next_pass_without_a_restart(
         cluster.change_spec({"orders": {"note": "None"}})
         await wait_until(cluster.observed, "status for the new generation", cluster)
         work_order = archive_work_order(served)
-        await wait_until(lambda: (cluster.status["orders"].get("sent") or 0) >= 1,
-                         "the work order sent", cluster)
+        await run_now(served, "after-the-note-changed")
+        assert cluster.status["orders"].get("sent") == 1
 
         assert service._loops is loops  # the same loops went on
     [order] = sales_orders(served)
@@ -232,7 +253,7 @@ async def test_disabling_stops_every_loop_at_once_and_enabling_activates_again(
             "spec.enabled is false: every loop stopped; nothing is fetched or sent until it is "
             "true again."]
         seen = served.requests()
-        await asyncio.sleep(2.5)  # more than two intervals of the orders and master-data loops
+        await run_now(served, "while-disabled")  # answered at once: no loop may run
         assert served.requests() == seen
 
         cluster.change_spec({"enabled": True})
@@ -247,8 +268,8 @@ async def test_disabling_stops_every_loop_at_once_and_enabling_activates_again(
 
 async def test_a_shorter_interval_takes_effect_at_once(served: ServedTenant) -> None:
     """S-30: cleanup ran at the start and is due 48 hours later; changed to 1h it is due an
-    hour after that pass (stored, and in status), not 48 hours; changed to 1s the waiting
-    loop runs again now. Nothing else restarts."""
+    hour after that pass (stored, and in status), not 48 hours; changed to 10s the waiting
+    loop runs again within seconds. Nothing else restarts."""
     cluster = served.cluster
     state = served.world.state
     async with serving(served.service()) as service:
@@ -273,36 +294,143 @@ async def test_a_shorter_interval_takes_effect_at_once(served: ServedTenant) -> 
         async def cleaned_again() -> bool:
             return await served.last_success("cleanup") != cleaned
 
-        cluster.change_spec({"schedule": {"cleanup": "1s"}})
+        cluster.change_spec({"schedule": {"cleanup": "10s"}})
         await wait_until(cleaned_again, "another cleanup", cluster)
         assert service._loops is loops
     assert served.settings_checks() == 1
 
 
-@pytest.mark.parametrize("notified", [True, False], ids=["notified", "polled"])
 async def test_a_changed_secret_is_read_again_without_a_spec_change(
-        served: ServedTenant, notified: bool) -> None:
-    """A rotated Simon password, with no spec change: the Secrets are read again and the
-    clients rebuilt (told by `secrets_changed()`, or seen at the next read of the Secrets);
-    a wrong one makes Ready False naming the orders loop, the right one Ready again."""
+        served: ServedTenant) -> None:
+    """A rotated Simon password, with no spec change: told by the operator's watch
+    (`secrets_changed()`), the service reads the Secrets again and rebuilds the clients; a
+    wrong password makes Ready False naming the orders loop, the right one Ready again."""
     cluster = served.cluster
     simon = next(name for name in cluster.secrets if name.endswith("simon"))
     right = dict(cluster.secrets[simon])
-    async with serving(served.service(secrets_poll=10.0 if notified else 0.05)) as service:
+    async with serving(served.service()) as service:
         await served.ready()
         generation, checks = cluster.generation, served.settings_checks()
 
         cluster.secrets[simon] = {**right, "password": "not-the-password"}
-        if notified:
-            service.secrets_changed()
+        service.secrets_changed()
         await wait_until(lambda: cluster.condition_is("Ready", "False")
                          and "orders loop" in (cluster.condition("Ready") or {}).get(
                              "message", ""), "Ready False naming the orders loop", cluster)
         assert served.settings_checks() > checks
+        assert f"fix the Secret {simon}" in cluster.condition("Ready")["message"]  # type: ignore[index]
 
         cluster.secrets[simon] = right
-        if notified:
-            service.secrets_changed()
+        service.secrets_changed()
         await wait_until(lambda: cluster.condition_is("Ready", "True"), "Ready again", cluster)
         assert cluster.generation == generation
         assert cluster.reasons().count("Activated") == 1
+
+
+async def test_a_secret_change_that_changes_no_data_reconnects_nothing(
+        served: ServedTenant) -> None:
+    """The watch tells of any change to a Secret (its labels, a re-apply of the same data):
+    the service reads the Secrets again but keeps its clients when the data is the same (no
+    new token, no settings check)."""
+    cluster = served.cluster
+    async with serving(served.service()) as service:
+        await served.ready()
+        checks, tokens, loops = served.settings_checks(), served.tokens(), service._loops
+        service.secrets_changed()
+        await wait_until(lambda: not service._secrets_dirty, "the Secrets read again", cluster)
+        await run_now(served, "after-the-secret-event")  # a full round of passes later
+        assert (served.settings_checks(), served.tokens()) == (checks, tokens)
+        assert service._loops is loops
+
+
+async def test_the_service_names_its_secrets_for_the_watch(served: ServedTenant) -> None:
+    """The operator's Secret watch reaches a tenant through the index: the service names its
+    two Secrets when it starts, the new one when a ref changes, and none once stopped."""
+    cluster = served.cluster
+    cluster.secrets["acme-visma-2"] = dict(cluster.secrets["demo-visma"])
+    index = SecretIndex()
+    service = TenantService(cluster.kubernetes(), served.world.store, FAST, poll_seconds=0.02,
+                            secret_index=index)
+    namespace = cluster.resource["metadata"]["namespace"]
+    async with serving(service):
+        await wait_until(lambda: index.referenced(namespace, "demo-visma"), "the index filled",
+                         cluster)
+        assert index.referenced(namespace, "demo-simon")
+        assert not index.referenced("elsewhere", "demo-visma")
+        cluster.change_spec({"visma": {"credentialsSecretRef": {"name": "acme-visma-2"}}})
+        await wait_until(lambda: index.referenced(namespace, "acme-visma-2"),
+                         "the new Secret named", cluster)
+        assert not index.referenced(namespace, "demo-visma")
+        assert index.changed(namespace, "acme-visma-2") == 1
+        assert index.changed(namespace, "demo-visma") == 0
+    assert not index.referenced(namespace, "acme-visma-2")
+    assert not index.referenced(namespace, "demo-simon")
+
+
+# --- run now --------------------------------------------------------------------------------
+
+async def test_a_run_request_runs_every_loop_now_even_cleanup(served: ServedTenant) -> None:
+    """A new value of the run-now annotation (no spec change, no new generation) runs every
+    loop once now, the 48-hour cleanup too; status.lastRunRequest says it was handled once
+    each loop completed that pass. The same value again runs nothing."""
+    cluster = served.cluster
+    async with serving(served.service()) as service:
+        await served.ready()
+        before = {loop: await served.last_success(loop)
+                  for loop in ("masterdata", "cleanup", "orders", "imports")}
+        generation = cluster.generation
+
+        await run_now(served, "2031-05-06T12:00:00Z")
+        for loop, passed in before.items():
+            assert await served.last_success(loop) != passed, loop
+        assert cluster.generation == generation
+        cleanup = await served.world.state.schedules.get("cleanup")
+        assert cleanup is not None and cleanup.next_run_at is not None
+        assert cleanup.next_run_at - cleanup.updated_at == timedelta(hours=48)
+        requested = service._wakeup.requested
+
+        request_run(cluster, "2031-05-06T12:00:00Z")  # the same value, written again
+        await run_now(served, "witness")  # the next request: the one before was not new
+        assert service._wakeup.requested == requested + 1
+
+
+async def test_a_restart_does_not_run_again_for_a_request_already_handled(
+        served: ServedTenant) -> None:
+    """status.lastRunRequest survives the operator: a service started on a resource whose
+    annotation it already answered runs nothing extra (the 48-hour cleanup stays put)."""
+    cluster = served.cluster
+    async with serving(served.service()):
+        await served.ready()
+        await run_now(served, "once")
+    cleaned = await served.last_success("cleanup")
+    key = f"{cluster.resource['metadata']['namespace']}/{cluster.resource['metadata']['name']}"
+
+    async with serving(served.service()) as service:
+        await wait_until(lambda: service.loops_running and (key, "cleanup") in DUE,
+                         "the loops running again", cluster)
+        await wait_until(lambda: cluster.observed() and service._run_request is None,
+                         "the annotation looked at", cluster)
+        assert service._wakeup.requested == 0
+        assert service.run_request_handled == "once"
+        await run_now(served, "twice")  # and a new value does run
+    assert await served.last_success("cleanup") != cleaned
+
+
+async def test_a_run_request_starts_a_waiting_tenant_again_at_once(
+        served: ServedTenant) -> None:
+    """A tenant whose Secret was missing retries its start every minute (here: a second); a
+    run request tries it at once, and is answered once the loops, started, ran."""
+    cluster = served.cluster
+    simon = next(name for name in cluster.secrets if name.endswith("simon"))
+    secret = cluster.secrets.pop(simon)
+    service = TenantService(cluster.kubernetes(), served.world.store, FAST, poll_seconds=0.02,
+                            recheck=timedelta(hours=1))
+    async with serving(service):
+        await wait_until(lambda: cluster.condition_is("Ready", "False", "SecretInvalid"),
+                         "SecretInvalid", cluster)
+        cluster.secrets[simon] = secret
+        await run_now(served, "the-secret-is-there-now")
+        assert service.loops_running
+        assert cluster.condition_is("Ready", "True")
+
+
