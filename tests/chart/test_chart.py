@@ -344,3 +344,16 @@ def test_notes_tell_how_to_start(helm: Helm, tmp_path: Path) -> None:
     default_notes = render_notes(helm, tmp_path / "default", {})
     assert "SQLite on PVC simon-visma-data" in default_notes
     assert "every namespace" in default_notes
+
+
+def test_notes_tell_how_to_read_a_tenants_log_and_who_may(helm: Helm, tmp_path: Path) -> None:
+    notes = render_notes(helm, tmp_path, {})
+    assert "kubectl simon-visma log -n tenant-acme acme" in notes
+    assert f"--operator-namespace {RELEASE_NAMESPACE} --service {RELEASE}-log-view" in notes
+    assert f"ClusterRole {RELEASE}-log-reader" in notes
+    namespaced = render_notes(helm, tmp_path / "namespaced", POSTGRES_VALUES)
+    assert f"Role {RELEASE}-log-reader in the tenant's namespace" in namespaced
+    assert "ClusterRole" not in namespaced
+    without = render_notes(helm, tmp_path / "without", {"logView": {"enabled": False}})
+    assert "kubectl simon-visma log" not in without
+    assert "simon-visma log --tenant tenant-acme/acme" in without  # through the pod still
