@@ -247,7 +247,7 @@ def start_emulators(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
 class Postgres:
     """A throwaway PostgreSQL server (as the tests start one), stopped at the end."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self) -> None:
         from tests.fixtures import postgres
 
         self.pg = postgres
@@ -256,8 +256,10 @@ class Postgres:
             raise SystemExit("PostgreSQL server binaries (initdb, pg_ctl, postgres) not found")
         self.bindir = bindir
         self.user = postgres._server_user()
-        self.base = Path(tempfile.mkdtemp(prefix="bench-pg-", dir=workdir))
+        # a folder of its own: the server may run as another user, who must reach it
+        self.base = Path(tempfile.mkdtemp(prefix="bench-pg-"))
         self.data = self.base / "data"
+        self.started = False
 
     def start(self) -> str:
         sockets = self.base / "sockets"
@@ -275,11 +277,14 @@ class Postgres:
         self.pg._run(self.user, [str(self.bindir / "pg_ctl"), "--pgdata", str(self.data),
                                  "--log", str(self.base / "server.log"), "--options", options,
                                  "--wait", "start"], cwd=self.base)
+        self.started = True
         return f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
 
     def stop(self) -> None:
-        self.pg._run(self.user, [str(self.bindir / "pg_ctl"), "--pgdata", str(self.data),
-                                 "--mode", "fast", "stop"], cwd=self.base)
+        if self.started:
+            self.pg._run(self.user, [str(self.bindir / "pg_ctl"), "--pgdata", str(self.data),
+                                     "--mode", "fast", "stop"], cwd=self.base)
+        shutil.rmtree(self.base, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- measuring
@@ -571,7 +576,7 @@ def main() -> None:
         emulators, base = start_emulators(workdir)
         database = args.database
         if database == "postgresql":
-            postgres = Postgres(workdir)
+            postgres = Postgres()
             database = postgres.start()
         elif database == "sqlite":
             database = f"sqlite:///{workdir}/simon-visma.db"
