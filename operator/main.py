@@ -21,7 +21,10 @@ after a start; 0 starts the loops at once, which tests use),
 SIMON_VISMA_OVERDUE_MARGIN_SECONDS (default 120: /healthz fails while a loop of a running
 tenant is more than three of its intervals and this margin past its due time, so the liveness
 probe restarts a process whose loops are stuck), SIMON_VISMA_DATABASE_POOL_SIZE (default 20
-connections to PostgreSQL, and as many more while passes wait for one).
+connections to PostgreSQL, and as many more while passes wait for one),
+SIMON_VISMA_LOG_VIEW_ADDRESS (default 0.0.0.0) and SIMON_VISMA_LOG_VIEW_PORT (default 8081; 0
+turns it off): the read-only endpoint of tenants' integration logs that `kubectl simon-visma
+log` reads through the API server (reconcilers/logview).
 
 Several replicas share the tenants (reconcilers/kube): with SIMON_VISMA_POD_NAME and
 SIMON_VISMA_POD_NAMESPACE set (the chart sets them from the downward API) each replica keeps a
