@@ -117,6 +117,9 @@ def show_log(args: argparse.Namespace) -> int:
     what = f"vismaintegration {args.name} in namespace {namespace}"
     status, body = get(client, f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/"
                                f"{args.name}")
+    if status == 401:
+        raise Failure(f"the API server at {client.configuration.host} did not accept your "
+                      "credentials: log in again or check the kubeconfig's user")
     if status == 404:
         raise Failure(f"there is no {what}")
     if status == 403:

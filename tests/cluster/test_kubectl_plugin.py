@@ -254,6 +254,14 @@ def test_no_get_on_the_resource_is_refused(setup: Setup) -> None:
                    "ask for get on vismaintegrations.simon-visma.io")
 
 
+def test_credentials_the_api_server_does_not_accept(setup: Setup, tmp_path: Path) -> None:
+    s = setup
+    stranger = s.cp.kubeconfig_for_token("not-a-token-of-this-cluster", tmp_path / "stranger")
+    done = plugin(s, "-n", s.tenant_namespace, "acme", kubeconfig=stranger)
+    one_line_error(done, "did not accept your credentials: log in again")
+    assert "not-a-token-of-this-cluster" not in done.stderr
+
+
 def test_no_such_resource(setup: Setup) -> None:
     one_line_error(plugin(setup, "-n", setup.tenant_namespace, "nobody"),
                    f"there is no vismaintegration nobody in namespace {setup.tenant_namespace}")
