@@ -16,6 +16,9 @@ While the pass runs, `run_holding` renews the lease every third of its time to l
 renewal that finds the lease taken by another (it expired: this process stalled) cancels
 the pass before its next write, and the pass ends with `LeaseLost`. At the end the lease is
 released (its expiry set to now), so the next pass of any process may take it at once.
+A process killed in a pass cannot release its leases: they expire after their time to live,
+except for a process on the same host (or pod) started after it, which sees that the holder's
+process is gone and takes the lease at once.
 Each taking gets a fresh `token`; the orders ledger records it on the rows it claims, so
 that another pass takes those rows over only once that lease expired or was released.
 
@@ -51,19 +54,50 @@ DEFAULT_TTL = timedelta(seconds=60)
 """How long a lease lasts without renewal: how long a process that died in a pass keeps the
 others from running that pass."""
 POD_NAME_ENV = "SIMON_VISMA_POD_NAME"
+ACTIVATION = "activation"
+"""The lease held while a tenant's activation wipe runs; the loops' leases are named after
+their keys."""
 HOLDER_LENGTH = 255
 
 _t = leases.c
 T = TypeVar("T")
 
 
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """Who takes a lease: a name to show, the host (or pod) it runs on and its process id."""
+
+    name: str
+    host: str
+    pid: int
+
+
 @cache
-def process_holder() -> str:
-    """Who this process is, as a lease names it: the operator's pod name when it has one
-    ($SIMON_VISMA_POD_NAME), else the host name; with the process id and a random part,
-    so that a restarted process is another holder."""
-    where = os.environ.get(POD_NAME_ENV, "").strip() or socket.gethostname() or "unknown host"
-    return f"{where} pid {os.getpid()} {secrets.token_hex(3)}"[:HOLDER_LENGTH]
+def process_holder() -> Holder:
+    """This process: where it runs (the operator's pod name when it has one,
+    $SIMON_VISMA_POD_NAME, else the host name), its process id, and a random part in the
+    name, so that a restarted process is another holder."""
+    host = (os.environ.get(POD_NAME_ENV, "").strip() or socket.gethostname()
+            or "unknown host")[:HOLDER_LENGTH]
+    name = f"{host} pid {os.getpid()} {secrets.token_hex(3)}"[:HOLDER_LENGTH]
+    return Holder(name, host, os.getpid())
+
+
+def holder_is_gone(host: str, pid: int) -> bool:
+    """Whether a holder on this host (or pod) is a process that no longer runs: its pid is
+    not alive, or it is this process's own pid under another holder's name (a restarted
+    container has pid 1 again)."""
+    if host != process_holder().host:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 def lease_ttl() -> timedelta:
@@ -100,7 +134,8 @@ class LeaseHeld(Exception):
     """Another holder has the lease: the pass does not run."""
 
     def __init__(self, name: str, holder: str, expires_at: datetime) -> None:
-        super().__init__(f"another process is running the {name} pass of this tenant "
+        what = "activation wipe" if name == ACTIVATION else f"{name} pass"
+        super().__init__(f"another process is running the {what} of this tenant "
                          f"(holder {holder}); skipped")
         self.name = name
         self.holder = holder
@@ -131,29 +166,38 @@ def current_lease() -> Lease | None:
 class Leases(TenantScoped):
     """The leases of one tenant, by name (a loop's key, or ``activation``)."""
 
-    async def take(self, name: str, *, holder: str | None = None,
+    async def take(self, name: str, *, holder: Holder | None = None,
                    ttl: timedelta | None = None, now: datetime | None = None) -> Lease:
-        """Take the lease `name`: free (never taken, released, expired) or already this
-        holder's. `LeaseHeld` when another holder has it. One transaction; a fresh token."""
+        """Take the lease `name`: free (never taken, released, expired), already this
+        holder's, or held by a process of this host that is gone (`holder_is_gone`).
+        `LeaseHeld` when another holder has it. One transaction; a fresh token."""
         who = holder or process_holder()
         life = ttl or lease_ttl()
         when = as_utc(now) if now else utc_now()
         token = uuid.uuid4().hex
-        values = {"holder": who, "token": token, "taken_at": when, "expires_at": when + life}
+        values = {"holder": who.name, "host": who.host, "pid": who.pid, "token": token,
+                  "taken_at": when, "expires_at": when + life}
         stmt = self._db.insert(leases).values(tenant=self.tenant, name=name, **values)
         stmt = stmt.on_conflict_do_update(
             index_elements=[_t.tenant, _t.name],
             set_=values,
-            where=or_(_t.expires_at <= when, _t.holder == who),
+            where=or_(_t.expires_at <= when, _t.holder == who.name),
         ).returning(_t.token)
         async with self._db.write() as conn:
             won = (await conn.execute(stmt)).first() is not None
             if not won:
-                row = (await conn.execute(select(_t.holder, _t.expires_at).where(
-                    *self._key(name)))).one()
+                row = (await conn.execute(select(_t.holder, _t.host, _t.pid, _t.token,
+                                                 _t.expires_at).where(*self._key(name)))).one()
+                if holder_is_gone(row.host, row.pid):
+                    # Only that holder's taking: whoever took it meanwhile keeps it.
+                    won = (await conn.execute(update(leases).where(
+                        *self._key(name), _t.token == row.token).values(**values))).rowcount == 1
+                    if won:
+                        log.info("%s: took over the %s lease of %s, a process of this host "
+                                 "that is gone", self.tenant, name, row.holder)
         if not won:
             raise LeaseHeld(name, row.holder, row.expires_at)
-        return Lease(self.tenant, name, who, token, when + life, life)
+        return Lease(self.tenant, name, who.name, token, when + life, life)
 
     async def renew(self, lease: Lease, *, now: datetime | None = None) -> Lease | None:
         """Extend `lease` by its time to live from now; None when it is no longer this
@@ -187,7 +231,7 @@ class Leases(TenantScoped):
 
 
 async def run_holding(store: Leases, name: str, work: Callable[[], Awaitable[T]], *,
-                      holder: str | None = None, ttl: timedelta | None = None) -> T:
+                      holder: Holder | None = None, ttl: timedelta | None = None) -> T:
     """Run `work()` holding the lease `name`: take it (`LeaseHeld` when another holder has
     it, and `work` does not run), renew it every third of its time to live while `work`
     runs, release it when `work` ends. When a renewal finds the lease gone, or the store

@@ -221,6 +221,8 @@ leases = Table(
     _tenant(),
     Column("name", String(32), primary_key=True),
     Column("holder", String(255), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
     Column("token", String(32), nullable=False),
     Column("taken_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),

@@ -4,6 +4,7 @@ processes). Every test runs on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,7 +18,7 @@ from reconcilers.store import (
     open_store,
     run_holding,
 )
-from reconcilers.store.leases import lease_ttl, process_holder
+from reconcilers.store.leases import Holder, lease_ttl, process_holder
 
 pytestmark = pytest.mark.anyio
 
@@ -27,33 +28,40 @@ TENANT = "tenant-acme/acme"
 MODIFIED = "2026-03-02T08:59:12.345Z"
 
 
+def elsewhere(name: str) -> Holder:
+    """A holder in a process on another host."""
+    return Holder(name, "another-host", 4242)
+
+
 async def test_take_refuse_and_retake_by_the_same_holder(store: Store) -> None:
     leases = store.tenant(TENANT).leases
-    first = await leases.take("orders", holder="operator-0", ttl=TTL, now=T0)
+    first = await leases.take("orders", holder=elsewhere("operator-0"), ttl=TTL, now=T0)
     assert (first.holder, first.expires_at) == ("operator-0", T0 + TTL)
 
     with pytest.raises(LeaseHeld) as refused:
-        await leases.take("orders", holder="laptop pid 7", ttl=TTL, now=T0 + TTL / 2)
+        await leases.take("orders", holder=elsewhere("laptop"), ttl=TTL, now=T0 + TTL / 2)
     assert refused.value.holder == "operator-0"
     assert str(refused.value) == ("another process is running the orders pass of this tenant "
                                   "(holder operator-0); skipped")
 
-    again = await leases.take("orders", holder="operator-0", ttl=TTL, now=T0 + TTL / 2)
+    again = await leases.take("orders", holder=elsewhere("operator-0"), ttl=TTL,
+                              now=T0 + TTL / 2)
     assert again.token != first.token
     # Other loops and other tenants have leases of their own.
-    await leases.take("imports", holder="laptop pid 7", ttl=TTL, now=T0)
-    await store.tenant("tenant-b/b").leases.take("orders", holder="laptop pid 7", ttl=TTL,
+    await leases.take("imports", holder=elsewhere("laptop"), ttl=TTL, now=T0)
+    await store.tenant("tenant-b/b").leases.take("orders", holder=elsewhere("laptop"), ttl=TTL,
                                                   now=T0)
 
 
 async def test_an_expired_lease_goes_to_the_next_taker_and_cannot_be_renewed(
         store: Store) -> None:
     leases = store.tenant(TENANT).leases
-    stalled = await leases.take("orders", holder="a", ttl=TTL, now=T0)
+    stalled = await leases.take("orders", holder=elsewhere("a"), ttl=TTL, now=T0)
     with pytest.raises(LeaseHeld):
-        await leases.take("orders", holder="b", ttl=TTL, now=T0 + TTL - timedelta(seconds=1))
+        await leases.take("orders", holder=elsewhere("b"), ttl=TTL,
+                          now=T0 + TTL - timedelta(seconds=1))
 
-    taken = await leases.take("orders", holder="b", ttl=TTL, now=T0 + TTL)
+    taken = await leases.take("orders", holder=elsewhere("b"), ttl=TTL, now=T0 + TTL)
 
     assert taken.holder == "b"
     assert await leases.renew(stalled, now=T0 + TTL) is None
@@ -64,23 +72,25 @@ async def test_an_expired_lease_goes_to_the_next_taker_and_cannot_be_renewed(
 
 async def test_renewal_keeps_others_out(store: Store) -> None:
     leases = store.tenant(TENANT).leases
-    lease = await leases.take("orders", holder="a", ttl=TTL, now=T0)
+    lease = await leases.take("orders", holder=elsewhere("a"), ttl=TTL, now=T0)
 
     renewed = await leases.renew(lease, now=T0 + timedelta(seconds=50))
 
     assert renewed is not None and renewed.expires_at == T0 + timedelta(seconds=110)
     with pytest.raises(LeaseHeld):
-        await leases.take("orders", holder="b", ttl=TTL, now=T0 + timedelta(seconds=100))
+        await leases.take("orders", holder=elsewhere("b"), ttl=TTL,
+                          now=T0 + timedelta(seconds=100))
 
 
 async def test_a_released_lease_is_free_at_once(store: Store) -> None:
     leases = store.tenant(TENANT).leases
-    lease = await leases.take("orders", holder="a", ttl=TTL, now=T0)
+    lease = await leases.take("orders", holder=elsewhere("a"), ttl=TTL, now=T0)
 
     await leases.release(lease, now=T0 + timedelta(seconds=1))
 
     assert await leases.holder("orders", now=T0 + timedelta(seconds=1)) is None
-    taken = await leases.take("orders", holder="b", ttl=TTL, now=T0 + timedelta(seconds=1))
+    taken = await leases.take("orders", holder=elsewhere("b"), ttl=TTL,
+                              now=T0 + timedelta(seconds=1))
     assert taken.holder == "b"
 
 
@@ -92,8 +102,8 @@ async def test_concurrent_takers_on_two_engines_exactly_one_wins(database_url: s
         for round_ in range(25):
             name = f"loop{round_}"
             outcomes = await asyncio.gather(
-                one.tenant(TENANT).leases.take(name, holder="one", ttl=TTL),
-                two.tenant(TENANT).leases.take(name, holder="two", ttl=TTL),
+                one.tenant(TENANT).leases.take(name, holder=elsewhere("one"), ttl=TTL),
+                two.tenant(TENANT).leases.take(name, holder=elsewhere("two"), ttl=TTL),
                 return_exceptions=True)
             won = [o for o in outcomes if not isinstance(o, BaseException)]
             refused = [o for o in outcomes if isinstance(o, LeaseHeld)]
@@ -114,7 +124,7 @@ async def test_run_holding_holds_the_lease_for_the_work_and_releases_it(store: S
         seen.append(await leases.holder("orders"))
         return "done"
 
-    assert await run_holding(leases, "orders", work, holder="me", ttl=TTL) == "done"
+    assert await run_holding(leases, "orders", work, holder=elsewhere("me"), ttl=TTL) == "done"
     assert seen == ["me", "me"]
     assert current_lease() is None
     assert await leases.holder("orders") is None
@@ -123,20 +133,20 @@ async def test_run_holding_holds_the_lease_for_the_work_and_releases_it(store: S
         raise RuntimeError("a bug")
 
     with pytest.raises(RuntimeError):
-        await run_holding(leases, "orders", broken, holder="me", ttl=TTL)
+        await run_holding(leases, "orders", broken, holder=elsewhere("me"), ttl=TTL)
     assert await leases.holder("orders") is None
 
 
 async def test_a_held_lease_keeps_the_work_from_running(store: Store) -> None:
     leases = store.tenant(TENANT).leases
-    await leases.take("orders", holder="the operator", ttl=TTL)
+    await leases.take("orders", holder=elsewhere("the operator"), ttl=TTL)
     ran: list[bool] = []
 
     async def work() -> None:
         ran.append(True)
 
     with pytest.raises(LeaseHeld, match="holder the operator"):
-        await run_holding(leases, "orders", work, holder="the CLI", ttl=TTL)
+        await run_holding(leases, "orders", work, holder=elsewhere("the CLI"), ttl=TTL)
     assert ran == []
 
 
@@ -157,12 +167,12 @@ async def test_a_lost_renewal_stops_the_pass_before_its_next_write(store: Store)
     async def thief() -> None:
         await started.wait()
         # Seen from an hour later the lease has long expired: another process takes it.
-        await leases.take("orders", holder="other", ttl=TTL,
+        await leases.take("orders", holder=elsewhere("other"), ttl=TTL,
                           now=datetime.now(UTC) + timedelta(hours=1))
 
     with pytest.raises(LeaseLost) as lost:
-        await asyncio.gather(run_holding(leases, "orders", work, holder="me", ttl=short),
-                             thief())
+        await asyncio.gather(
+            run_holding(leases, "orders", work, holder=elsewhere("me"), ttl=short), thief())
     assert writes == []
     assert lost.value.holder == "other"
     assert "lost its lease" in str(lost.value)
@@ -181,12 +191,12 @@ async def test_renewals_keep_a_long_pass_going(store: Store) -> None:
         # Until a whole time to live past the first expiry: only renewals kept it ours.
         while datetime.now(UTC) <= lease.expires_at + short:
             with pytest.raises(LeaseHeld):
-                await leases.take("orders", holder="other", ttl=TTL)
+                await leases.take("orders", holder=elsewhere("other"), ttl=TTL)
             refusals += 1
             await asyncio.sleep(0.1)
         return refusals
 
-    assert await run_holding(leases, "orders", work, holder="me", ttl=short) > 0
+    assert await run_holding(leases, "orders", work, holder=elsewhere("me"), ttl=short) > 0
     assert await leases.holder("orders") is None
 
 
@@ -196,7 +206,7 @@ async def test_claimed_rows_are_taken_over_only_from_an_expired_or_released_leas
     work: another pass does not take it over. Once that lease expired or was released it
     does (and the in-doubt recovery searches for the marker as before)."""
     state = store.tenant(TENANT)
-    first = await state.leases.take("orders", holder="a", ttl=TTL, now=T0)
+    first = await state.leases.take("orders", holder=elsewhere("a"), ttl=TTL, now=T0)
     claim = await state.ledger.claim(101, modified=MODIFIED, now=T0, lease=first.token)
     assert claim is not None and claim.entry.claimed_by == first.token
     await claim.mark_creating(document_kind="SalesOrder", marker="SIMON-WO-101", now=T0)
@@ -213,7 +223,7 @@ async def test_claimed_rows_are_taken_over_only_from_an_expired_or_released_leas
 
 async def test_a_row_of_an_expired_lease_is_taken_over(store: Store) -> None:
     state = store.tenant(TENANT)
-    first = await state.leases.take("orders", holder="a", ttl=TTL, now=T0)
+    first = await state.leases.take("orders", holder=elsewhere("a"), ttl=TTL, now=T0)
     claim = await state.ledger.claim(102, modified=MODIFIED, now=T0, lease=first.token)
     assert claim is not None
 
@@ -221,12 +231,31 @@ async def test_a_row_of_an_expired_lease_is_taken_over(store: Store) -> None:
     assert await state.ledger.take_over(claim.entry, now=T0 + TTL) is not None
 
 
+async def test_a_lease_of_a_process_of_this_host_that_is_gone_is_taken_at_once(
+        store: Store) -> None:
+    """A process killed in a pass cannot release its lease; the next process on the same
+    host (or in the same pod) sees that it is gone and does not wait for the expiry. A live
+    process of this host keeps its lease."""
+    leases = store.tenant(TENANT).leases
+    here = process_holder().host
+    ended = await asyncio.create_subprocess_exec("true")
+    await ended.wait()
+    await leases.take("orders", holder=Holder("killed", here, ended.pid), ttl=TTL)
+
+    taken = await leases.take("orders", holder=Holder("next", here, os.getppid()), ttl=TTL)
+    assert taken.holder == "next"
+    with pytest.raises(LeaseHeld):  # the parent process lives: it keeps its lease
+        await leases.take("orders", ttl=TTL)
+
+
 def test_holder_names_the_pod_or_the_host_and_the_ttl_is_configurable(
         monkeypatch: pytest.MonkeyPatch) -> None:
     process_holder.cache_clear()
     monkeypatch.setenv("SIMON_VISMA_POD_NAME", "simon-visma-7d9f-x2")
     try:
-        assert process_holder().startswith("simon-visma-7d9f-x2 pid ")
+        holder = process_holder()
+        assert holder.name.startswith("simon-visma-7d9f-x2 pid ")
+        assert (holder.host, holder.pid) == ("simon-visma-7d9f-x2", os.getpid())
     finally:
         process_holder.cache_clear()
     monkeypatch.setenv("SIMON_VISMA_LEASE_TTL_SECONDS", "90")

@@ -29,6 +29,8 @@ def upgrade() -> None:
         sa.Column("tenant", sa.String(length=TENANT_KEY_LENGTH), nullable=False),
         sa.Column("name", sa.String(length=32), nullable=False),
         sa.Column("holder", sa.String(length=255), nullable=False),
+        sa.Column("host", sa.String(length=255), nullable=False),
+        sa.Column("pid", sa.Integer(), nullable=False),
         sa.Column("token", sa.String(length=32), nullable=False),
         _time("taken_at"),
         _time("expires_at"),
