@@ -30,6 +30,7 @@ from tests.fixtures.cluster import ControlPlane
 CRD = REPO / "crds" / "vismaintegrations.yaml"
 CRD_NAME = "vismaintegrations.simon-visma.io"
 FINALIZER = "simon-visma.io/finalizer"
+RUN_REQUESTED = "simon-visma.io/run-requested-at"
 POLL = 0.25
 
 T = TypeVar("T")
@@ -114,6 +115,22 @@ class Kube:
                               "--type=merge", "-p", json.dumps({"spec": spec}), "-o", "json")
         return json.loads(result.stdout)
 
+    def run_now(self, namespace: str, name: str, timeout: float = 60) -> dict[str, Any]:
+        """Ask the operator to run every loop of a tenant now, as a user does (a fresh value of
+        the run-now annotation), and wait until status says it was handled: every loop
+        completed a pass that began after the request (or none could run). The resource."""
+        value = f"{uuid.uuid4().hex}"
+        self.kubectl("annotate", "--overwrite", "vismaintegrations.simon-visma.io", name, "-n",
+                     namespace, f"{RUN_REQUESTED}={value}")
+
+        def handled() -> dict[str, Any] | None:
+            obj = self.vi(namespace, name)
+            return obj if obj and (obj.get("status") or {}).get("lastRunRequest") == value \
+                else None
+
+        return wait_for(handled, timeout, f"{namespace}/{name}: the run request handled",
+                        lambda: json.dumps((self.vi(namespace, name) or {}).get("status")))
+
     def events(self, namespace: str, name: str | None = None) -> list[dict[str, Any]]:
         """Core v1 Events of the namespace, those about VismaIntegration `name` when given."""
         items = json.loads(self.kubectl("get", "events", "-n", namespace, "-o",
@@ -163,7 +180,9 @@ def new_namespace(control_plane: ControlPlane) -> Callable[[], str]:
 # --------------------------------------------------------------------------- tenants
 
 
-FAST_SCHEDULE = {"masterData": "2s", "orders": "2s", "imports": "2s"}
+FAST_SCHEDULE = {"masterData": "10s", "orders": "10s", "imports": "10s"}
+"""The shortest intervals the CRD allows; a test that needs a pass now asks for one
+(`Kube.run_now`)."""
 
 
 @dataclass

@@ -11,6 +11,7 @@ the resource (S-82).
 from __future__ import annotations
 
 import re
+import socket
 from typing import Any
 
 import pytest
@@ -130,15 +131,20 @@ def test_tenant_goes_from_apply_to_ready_and_sends_archived_work_orders(
     assert re.fullmatch(r"\d+s", row["LAST-SYNC"]), row
     assert re.fullmatch(r"\d+[sm]", row["AGE"]), row
 
-    wait_event(kube, tenant, operator, "Activated", "first")
+    activated = wait_event(kube, tenant, operator, "Activated", "first")
     wiped = wait_event(kube, tenant, operator, "Wiped")
     assert all(kind in wiped["message"] for kind in ("Customers", "Items", "WorkAddresses"))
+    # Events come From simon-visma (kubectl describe), the instance is the operator's host.
+    for event in (activated, wiped):
+        assert event["source"]["component"] == "simon-visma"
+        assert event["reportingComponent"] == "simon-visma"
+        assert event["reportingInstance"] == socket.gethostname()
 
-    # An archived work order becomes one sales order in Visma.net (S-40).
+    # An archived work order becomes one sales order in Visma.net (S-40) at the next pass.
     before = len(sales_orders(tenant))
     order = archive_work_order(emulators)
-    obj = wait_until(kube, tenant, operator, "orders.sent == 1",
-                     lambda o: (o["status"].get("orders") or {}).get("sent") == 1)
+    obj = kube.run_now(namespace, tenant.name)
+    assert obj["status"]["orders"]["sent"] == 1
     received = sales_orders(tenant)
     assert len(received) == before + 1
     sent = received[-1]["received"]
@@ -185,16 +191,18 @@ def test_disabling_stops_every_loop_and_enabling_resumes(
     assert row_cells(kube, tenant)[:2] == ("False", "False")
     wait_event(kube, tenant, operator, "Disabled")
 
-    # Nothing is fetched or sent while disabled: a witness tenant of the same operator, on
-    # emulators of its own, becomes Ready (any request of ours still on the wire has arrived
-    # by then) and runs three more orders passes meanwhile.
+    # Nothing is fetched or sent while disabled, not even when a run is asked for (it is
+    # answered at once: no loop may run), nor on the schedule: a witness tenant of the same
+    # operator, on emulators of its own, becomes Ready (any request of ours still on the wire
+    # has arrived by then) and runs two more orders passes meanwhile, more than an interval.
     with EmulatorServer() as elsewhere:
         witness = emulated_tenant(elsewhere, namespace, "witness")
         kube.apply(*witness.manifests())
         wait_ready(kube, witness, operator)
         seen = requests_seen(emulators)
         order = archive_work_order(emulators, with_used_items=False)
-        wait_passes(operator, witness.key, "orders", 3)
+        kube.run_now(namespace, tenant.name)
+        wait_passes(operator, witness.key, "orders", 2)
         assert requests_seen(emulators) == seen
         assert (kube.vi(namespace, tenant.name) or {})["status"]["orders"].get("sent") == 0
         assert kube.delete_vi(namespace, witness.name).returncode == 0
@@ -267,8 +275,7 @@ def test_deleting_the_resource_forgets_the_tenant_and_keeps_all_data(
     obj = wait_ready(kube, tenant, operator)
     assert obj["metadata"]["finalizers"] == [FINALIZER]
     archive_work_order(emulators)
-    wait_until(kube, tenant, operator, "orders.sent == 1",
-               lambda o: (o["status"].get("orders") or {}).get("sent") == 1)
+    assert kube.run_now(namespace, tenant.name)["status"]["orders"]["sent"] == 1
     assert tenant.key in operator.stored_tenants()
 
     def data() -> dict[str, int]:
@@ -339,7 +346,10 @@ def test_secrets_of_another_namespace_are_never_used(
         event = wait_event(kube, second, operator, "SecretInvalid")
         assert event["type"] == "Warning"
         wait_ready(kube, first, operator)
-        wait_passes(operator, first.key, "orders", 2)  # the operator's clock moves on
+        # Asked to run now, the tenant tries its start again at once: still refused.
+        kube.run_now(other_namespace, "bolt")
+        assert condition_is(kube.vi(other_namespace, "bolt"), "SettingsValid", "False",
+                            "SecretInvalid")
         assert requests_seen(elsewhere) == 0
         assert (kube.vi(other_namespace, "bolt") or {})["status"].get("masterData") is None
 

@@ -1,9 +1,11 @@
 """An operator that tells the truth, against the real kube-apiserver: Ready names the loop
-that cannot complete, and the liveness endpoint fails while a loop is stuck in a pass."""
+that cannot complete (and follows a Secret changed in the cluster, which the operator
+watches), and the liveness endpoint fails while a loop is stuck in a pass."""
 
 from __future__ import annotations
 
 import copy
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -28,16 +30,20 @@ pytestmark = pytest.mark.cluster
 def test_a_wrong_simon_password_makes_ready_false_naming_the_orders_loop(
     kube: Kube, namespace: str, emulators: EmulatorServer, operator: OperatorProcess
 ) -> None:
-    """The tenant's Simon Secret changed to a wrong password, with no spec change: Ready turns
-    False naming the orders loop and the Secret to fix, the Errors column counts it; the
-    Secret changed back makes the tenant Ready again, without a restart."""
+    """The tenant's Simon Secret changed to a wrong password, with no spec change: the
+    operator's watch of Secrets tells the tenant (it no longer reads them every few seconds),
+    so at its next orders pass Ready turns False naming the orders loop and the Secret to fix,
+    and the Errors column counts it; the Secret changed back makes the tenant Ready again,
+    without a restart. The operator leaves the Secret as it was (no finalizer, no annotation
+    of its own) and prints none of its values."""
     tenant = emulated_tenant(emulators, namespace)
     kube.apply(*tenant.manifests())
     wait_ready(kube, tenant, operator)
 
     simon = tenant.secrets[1]
     wrong = copy.deepcopy(simon)
-    wrong["stringData"]["password"] = "not-the-password"
+    wrong["stringData"]["password"] = f"wrong-password-{uuid.uuid4().hex}"
+    tenant.secret_values.append(wrong["stringData"]["password"])
     kube.apply(wrong)
 
     def refused(obj: dict[str, Any]) -> bool:
@@ -51,6 +57,11 @@ def test_a_wrong_simon_password_makes_ready_false_naming_the_orders_loop(
 
     kube.apply(simon)
     wait_ready(kube, tenant, operator)
+    for secret in tenant.secrets:
+        metadata = kube.get("secret", secret["metadata"]["name"], namespace)["metadata"]  # type: ignore[index]
+        assert not metadata.get("finalizers"), metadata
+        assert not [key for key in metadata.get("annotations") or {}
+                    if key.startswith(("simon-visma.io", "kopf.zalando.org"))], metadata
     assert_no_secret_leaks(kube, operator, [namespace], tenant)
 
 
@@ -67,10 +78,12 @@ def test_healthz_fails_while_a_loop_is_stuck_and_recovers(
     wait_ready(kube, tenant, operator)
     assert http_get(operator.liveness_url)[0] == 200
 
+    # Longer than three orders intervals (10 s) and the margin, shorter than the clients'
+    # timeout (60 s).
     rule = emulators.call(emulators.simon.faults.add, "slow", path=r"workorder", method="GET",
-                          delay=30.0, times=1)
+                          delay=45.0, times=1)
     why = explain(kube, tenant, operator)
-    wait_for(lambda: http_get(operator.liveness_url)[0] == 500, 60,
+    wait_for(lambda: http_get(operator.liveness_url)[0] == 500, 90,
              "/healthz failing for the overdue orders loop", why)
     assert rule.fired == 1
     wait_for(lambda: http_get(operator.liveness_url)[0] == 200, 120,
