@@ -22,6 +22,8 @@ from typing import Any
 LIVENESS_PATH = "/healthz"
 """The liveness probe's path, as the chart and the README run the operator."""
 
+TENANT_KIND = "VismaIntegration"
+
 FIELDS = "tenant_fields"
 """The LogRecord attribute that carries a line's tenant fields."""
 
@@ -65,15 +67,24 @@ def _with_fields(factory: Any) -> Any:
     return make
 
 
+def _of_resource(record: logging.LogRecord) -> dict[str, str]:
+    """The tenant of kopf's own line about a VismaIntegration (its object reference)."""
+    ref = getattr(record, "k8s_ref", None)
+    if not isinstance(ref, dict) or ref.get("kind") != TENANT_KIND:
+        return {}
+    return {"namespace": str(ref.get("namespace")), "name": str(ref.get("name"))}
+
+
 class _TenantJson:
     """Mixed into a JSON formatter (python-json-logger's, which kopf's `--log-format=json`
-    uses): the tenant fields become keys of the JSON object."""
+    uses): the tenant fields become keys of the JSON object, also on kopf's own lines about
+    a VismaIntegration (its handlers and daemon)."""
 
     def add_fields(self, log_record: dict[str, object], record: logging.LogRecord,
                    message_dict: dict[str, object]) -> None:
         super().add_fields(log_record, record, message_dict)  # type: ignore[misc]
         log_record.pop(FIELDS, None)
-        log_record.update(getattr(record, FIELDS, {}))
+        log_record.update(getattr(record, FIELDS, None) or _of_resource(record))
 
 
 _JSON_CLASSES: dict[type, type] = {}

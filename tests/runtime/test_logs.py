@@ -17,7 +17,7 @@ from typing import Any
 
 import kopf
 import pytest
-from kopf._core.actions.loggers import LogFormat, make_formatter
+from kopf._core.actions.loggers import LocalObjectLogger, LogFormat, make_formatter
 from kopf._core.engines.indexing import OperatorIndexers
 from kopf._core.engines.probing import health_reporter
 
@@ -94,6 +94,20 @@ async def test_a_tenant_pass_logs_json_with_namespace_name_and_loop(
     logging.getLogger("reconcilers").warning("a line about no tenant")
     assert not {"namespace", "name", "loop"} & set(output.json()[-1])
     assert wrong not in output.text()
+
+
+@pytest.mark.parametrize("output", [LogFormat.JSON], indirect=True)
+async def test_kopfs_own_lines_about_a_tenant_carry_it_too(output: Output) -> None:
+    """kopf's lines about a VismaIntegration (a handler that succeeded, the daemon) carry its
+    namespace and name as keys too; its lines about another kind of object do not."""
+    settings = kopf.OperatorSettings()
+    for kind, name in (("VismaIntegration", "acme"), ("Secret", "acme-simon")):
+        body = kopf.Body({"apiVersion": "v1", "kind": kind,
+                          "metadata": {"namespace": "shop", "name": name, "uid": "u"}})
+        LocalObjectLogger(body=body, settings=settings).info("Handler 'deleted' succeeded.")
+    tenant, secret = output.json()
+    assert (tenant["namespace"], tenant["name"]) == ("shop", "acme")
+    assert "namespace" not in secret and "name" not in secret
 
 
 @pytest.mark.parametrize("output", [LogFormat.FULL], indirect=True)
