@@ -2,10 +2,11 @@
 
 A tenant's service says once which tenant its task serves (`about_tenant`), and each of its
 loops which loop it runs (`in_loop`); every line logged from then on in that task, and in
-the tasks and threads it starts, carries `namespace`, `name` and, inside a loop, `loop`,
-without the code that logs passing them. With kopf's JSON format (`--log-format=json`)
-they are keys of the JSON object; in the plain formats a line that does not name the
-tenant already starts with `[namespace/name]`, as kopf's own lines about a resource do.
+the tasks it starts (and `asyncio.to_thread` calls), carries `namespace`, `name` and,
+inside a loop, `loop`, without the code that logs passing them. With kopf's JSON format
+(`--log-format=json`) they are keys of the JSON object, as they are on kopf's own lines about
+a VismaIntegration; in the plain formats a line that does not name the tenant already starts
+with `[namespace/name]`, as kopf's own lines about a resource do.
 
 The liveness probe is not logged: neither the HTTP server's line per request to
 `LIVENESS_PATH` nor kopf's line per probe handler that succeeded (a failing probe is still
@@ -23,6 +24,7 @@ LIVENESS_PATH = "/healthz"
 """The liveness probe's path, as the chart and the README run the operator."""
 
 TENANT_KIND = "VismaIntegration"
+"""The kind of kopf's lines (their object reference) that are about a tenant."""
 
 FIELDS = "tenant_fields"
 """The LogRecord attribute that carries a line's tenant fields."""
