@@ -222,8 +222,7 @@ async def deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         except TimeoutError:
             raise kopf.TemporaryError("waiting for the tenant's loops to stop", delay=1) from None
     key = f"{body.metadata.namespace}/{body.metadata.name}"
-    await memo.store.forget_tenant(key)
-    metrics.forget(key)
+    await memo.store.forget_tenant(key)  # its metrics went when its service stopped
 
 
 @kopf.on.probe(id="tenants")
