@@ -10,8 +10,10 @@
 installed (the operator image), they answer that in one line, exit 2.
 
 Exit codes of `run`: 0 when every loop completed (problems with single records are log
-entries), 1 when a loop could not complete (API unreachable, settings invalid), 2 for a bad
-command line, tenant or secrets file.
+entries) or did not run because another process (the operator, another `run`) was running
+that pass of the tenant on the same database (the summary says so), 1 when a loop could not
+complete (API unreachable, settings invalid), 2 for a bad command line, tenant or secrets
+file.
 
 Whatever goes wrong, the command ends with one line on stderr (`simon-visma: ...`) and never
 a traceback: 2 for what the user has to fix (the command line, a file, the database URL), 1
@@ -234,6 +236,8 @@ async def _run(tenant: Tenant, visma_credentials: Any, simon_credentials: Any, u
     try:
         activation = await run.activate()
         summary["activation"] = {"event": activation.event.value, "wiped": activation.wiped}
+        if activation.wipe_skipped:
+            summary["activation"]["wipeSkipped"] = activation.wipe_skipped
         summary["settings"] = {"valid": activation.settings.valid,
                                "problems": activation.settings.problems}
         if not tenant.spec.enabled:
@@ -269,8 +273,8 @@ async def _forever(run: TenantRun, loops: list[AnyLoop], outcomes: dict[str, Loo
     async def report(outcome: LoopOutcome) -> None:
         outcomes[outcome.loop.key] = outcome
         if not args.json:
-            print(_cell(f"{utc_now():%H:%M:%S} {outcome.loop.key}: "
-                        f"{'ok' if outcome.ok else outcome.error}", MESSAGE_LIMIT), flush=True)
+            print(_cell(f"{utc_now():%H:%M:%S} {outcome.loop.key}: {_verdict(outcome)}",
+                    MESSAGE_LIMIT), flush=True)
 
     async def waiting(loop: AnyLoop, due: datetime) -> None:
         if not args.json:
@@ -301,13 +305,22 @@ def _print_summary(summary: dict[str, Any], as_json: bool, out: TextIO = sys.std
     if activation.get("wiped"):
         wiped = ", ".join(f"{n} {kind}" for kind, n in activation["wiped"].items())
         say(f"  activation wipe removed from Simon: {wiped}")
+    if activation.get("wipeSkipped"):
+        say(f"  activation wipe: {activation['wipeSkipped']}")
     settings = summary.get("settings", {})
     for problem in settings.get("problems", []):
         say(f"  settings: {problem}")
     for key, outcome in outcomes.items():
-        say(f"  {key}: {'ok' if outcome.ok else f'FAILED: {outcome.error or None}'}")
+        say(f"  {key}: {_verdict(outcome)}")
         for line in outcome.result.lines() if outcome.result is not None else []:
             say(f"    {line}")
+
+
+def _verdict(outcome: LoopOutcome) -> str:
+    """A pass in a few words: ok, skipped (another process ran it) or FAILED and why."""
+    if outcome.skipped:
+        return outcome.skipped
+    return "ok" if outcome.ok else f"FAILED: {outcome.error or None}"
 
 
 # --- log -----------------------------------------------------------------------------------

@@ -63,6 +63,7 @@ from reconcilers.store import (
     WorkOrderClaim,
     WorkOrderState,
 )
+from reconcilers.store.leases import current_lease
 from reconcilers.store.ledger import LedgerConflict
 from reconcilers.store.records import LoopSchedule, Severity, parse_timestamp
 from reconcilers.text import quoted, repaired_text
@@ -209,6 +210,10 @@ class OrderPush:
         self.writer = writer_for(settings.document_type, visma)
         """What new work orders become; one begun before keeps its own (`_begun_as`)."""
         self.result = OrdersResult()
+        lease = current_lease()
+        self.lease = lease.token if lease is not None else None
+        """The token of the tenant's orders lease this pass holds (the runner takes it): the
+        ledger records it on the rows the pass claims."""
         self._item_codes: dict[int, tuple[str, str]] = {}
         self._maybe_sent: set[int] = set()
         """Work orders whose create request may have reached Visma.net (a lost answer, or a
@@ -239,10 +244,11 @@ class OrderPush:
         return activated
 
     async def _new_work_orders(self) -> None:
-        # Claims left by a pass that died before creating anything: only one pass works on
-        # a tenant at a time, so whoever held them is gone.
+        # Claims left by a pass that died before creating anything: the orders lease lets one
+        # pass work on a tenant at a time, and the ledger hands a row over only once the
+        # lease it was claimed under expired or was released.
         for entry in await self.state.ledger.entries(states=["claimed"]):
-            claim = await self.state.ledger.take_over(entry)
+            claim = await self.state.ledger.take_over(entry, lease=self.lease)
             if claim is None:
                 continue
             key = entry.work_order_number or _id_key(entry.work_order_id)
@@ -275,7 +281,8 @@ class OrderPush:
         except Exception as error:
             if stops_the_pass(error):
                 raise
-            claim = await self.state.ledger.claim(change.id, modified=change.modified)
+            claim = await self.state.ledger.claim(change.id, modified=change.modified,
+                                                  lease=self.lease)
             if claim is None:
                 return
             key = _unreadable_key(error, claim.entry.work_order_number, change.id)
@@ -293,7 +300,7 @@ class OrderPush:
         modified = work_order.modified or work_order.archived_at
         assert modified is not None
         claim = await self.state.ledger.claim(work_order.id, modified=modified,
-                                              number=_number_of(work_order))
+                                              number=_number_of(work_order), lease=self.lease)
         if claim is not None:
             await self._guarded(claim, _key_of(work_order), self._handle(claim, work_order))
 
@@ -558,7 +565,7 @@ class OrderPush:
 
     async def _recover(self, entry: LedgerEntry) -> None:
         """A work order left in doubt by a crash or a lost answer: find what exists first."""
-        claim = await self.state.ledger.take_over(entry)
+        claim = await self.state.ledger.take_over(entry, lease=self.lease)
         if claim is None:
             return
         key = entry.work_order_number or _id_key(entry.work_order_id)

@@ -22,7 +22,15 @@ from reconcilers.loops.masterdata import MasterDataLoop
 from reconcilers.loops.orders import OrdersLoop
 from reconcilers.resource.credentials import SimonCredentials, VismaCredentials
 from reconcilers.resource.tenant import Tenant
-from reconcilers.store import ActivationEvent, ActivationPair, TenantState
+from reconcilers.store import (
+    ActivationEvent,
+    ActivationPair,
+    LeaseHeld,
+    LeaseLost,
+    TenantState,
+    run_holding,
+)
+from reconcilers.store.leases import ACTIVATION
 from reconcilers.store.records import utc_now
 
 log = logging.getLogger(__name__)
@@ -81,16 +89,22 @@ class ActivationOutcome:
     event: ActivationEvent
     settings: SettingsCheck
     wiped: dict[str, int] = field(default_factory=dict)
+    wipe_skipped: str | None = None
+    """Why the wipe did not run here: another process is running it."""
 
 
 @dataclass
 class LoopOutcome:
     """One pass of one loop: what it did (`result`, None when it did nothing) and, when it
-    could not complete, why (`error`)."""
+    could not complete, why (`error`). A pass that did not run because another process was
+    running it (`skipped` says so) is neither a success nor a failure: the operator neither
+    counts nor shows it."""
 
     loop: AnyLoop
     result: LoopResult | None = None
     error: str | None = None
+    skipped: str | None = None
+    """Why the pass did not run: another process holds the tenant's lease on it."""
     lag: float = 0.0
     """Seconds the pass started after it was due (set when run on a schedule)."""
     duration: float = 0.0
@@ -102,9 +116,11 @@ class LoopOutcome:
         return self.error is None
 
     def to_json(self) -> dict[str, Any]:
-        """The pass in the `--json` summary: `ok`, what it did, and `error` when it failed."""
+        """The pass in the `--json` summary: `ok`, what it did, and `error` when it failed;
+        `ran: false` and the `reason` when another process was running it."""
         done = self.result.to_json() if self.result is not None else {}
-        return {"ok": self.ok, **done, **({"error": self.error} if self.error else {})}
+        return {"ok": self.ok, **done, **({"error": self.error} if self.error else {}),
+                **({"ran": False, "reason": self.skipped} if self.skipped else {})}
 
 
 @dataclass
@@ -143,10 +159,25 @@ class TenantRun:
             wanted = (spec.activation.wipe_on_first_activation
                       if activation.is_first_activation
                       else spec.activation.wipe_on_reactivation)
-            remaining = activation.remaining_wipe([str(k) for k in wanted])
-            if remaining:
-                outcome.wiped = (await wipe(remaining, self.simon, self.state)).removed
+            if activation.remaining_wipe([str(k) for k in wanted]):
+                await self._wipe_once([str(k) for k in wanted], outcome)
         return outcome
+
+    async def _wipe_once(self, wanted: list[str], outcome: ActivationOutcome) -> None:
+        """The activation's wipe under the tenant's activation lease, so that two processes
+        starting the tenant together do not both wipe; what is left to wipe is read again
+        once the lease is held (the other may have wiped meanwhile)."""
+
+        async def remaining_wipe() -> dict[str, int]:
+            current = await self.state.activation.get()
+            remaining = current.remaining_wipe(wanted) if current is not None else []
+            return (await wipe(remaining, self.simon, self.state)).removed if remaining else {}
+
+        try:
+            outcome.wiped = await run_holding(self.state.leases, ACTIVATION, remaining_wipe)
+        except LeaseHeld as held:
+            outcome.wipe_skipped = str(held)
+            log.info("%s: %s", self.tenant.key, held)
 
     async def deactivate(self, now: datetime | None = None) -> None:
         """S-73: record that the tenant is disabled, so that enabling it again is a
@@ -159,9 +190,17 @@ class TenantRun:
         return self.settings
 
     async def run_loop(self, loop: AnyLoop) -> LoopOutcome:
-        """One pass of one loop; a failure to complete is an outcome, not an exception."""
+        """One pass of one loop, holding the tenant's lease on the loop (one pass per tenant
+        and loop, whatever process runs it); a failure to complete is an outcome, not an
+        exception, and so is a pass skipped because another process holds the lease."""
         try:
-            result = await loop.run(self)
+            result = await run_holding(self.state.leases, loop.key, lambda: loop.run(self))
+        except LeaseHeld as held:
+            log.info("%s: %s", self.tenant.key, held)
+            return LoopOutcome(loop, skipped=str(held))
+        except LeaseLost as lost:
+            log.warning("%s: %s", self.tenant.key, lost)
+            return LoopOutcome(loop, None, str(lost))
         except LoopFailed as failed:
             log.warning("%s: %s loop could not complete: %s", self.tenant.key, loop.key,
                         failed.message)

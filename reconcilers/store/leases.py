@@ -29,6 +29,7 @@ a database should keep their clocks in step (NTP), well within the time to live.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import os
@@ -244,11 +245,17 @@ async def run_holding(store: Leases, name: str, work: Callable[[], Awaitable[T]]
     finally:
         _CURRENT.reset(reset)
     lost: list[LeaseLost] = []
+    done = asyncio.Event()
 
     async def keep() -> None:
+        # Told to stop by `done`, never cancelled: a renewal is not cut off halfway through
+        # its transaction.
         nonlocal lease
         while True:
-            await asyncio.sleep(lease.ttl.total_seconds() / 3)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), lease.ttl.total_seconds() / 3)
+            if done.is_set():
+                return
             try:
                 renewed = await store.renew(lease)
             except Exception as error:  # the store: try again while the lease lasts
@@ -274,7 +281,7 @@ async def run_holding(store: Leases, name: str, work: Callable[[], Awaitable[T]]
             raise lost[0] from None
         raise
     finally:
-        keeper.cancel()
+        done.set()
         await asyncio.gather(keeper, return_exceptions=True)
         if not task.done():
             task.cancel()
