@@ -432,8 +432,6 @@ class TenantService:
         assert self.run is not None
         if outcome.skipped:  # another process ran this pass: nothing of ours to count or show
             return
-        if outcome.skipped:  # another process ran this pass: nothing of ours to count or show
-            return
         loop = outcome.loop.key
         before = self.outcomes.get(loop)
         self.outcomes[loop] = outcome
