@@ -431,6 +431,8 @@ class TenantService:
     async def _on_outcome(self, outcome: LoopOutcome) -> None:
         assert self.run is not None
         if outcome.skipped:  # another process ran this pass: nothing of ours to count or show
+            if self._run_number is not None and self._wakeup.answered(self._run_number, LOOPS):
+                await self._answer_run_request()  # that pass ran after the request, too
             return
         loop = outcome.loop.key
         before = self.outcomes.get(loop)
