@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from kubernetes.client import CoordinationV1Api, V1Lease
 from kubernetes.client.exceptions import ApiException
@@ -39,6 +41,8 @@ log = logging.getLogger(__name__)
 INSTALLATION_LABEL = "simon-visma.io/installation"
 DEFAULT_INSTALLATION = "simon-visma"
 LEASE_SECONDS = 15.0
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,9 @@ class Membership:
                                         else frozenset({replica.pod}))
         self._renewed_at: float | None = None
         self._changed = asyncio.Event()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="replica-lease")
+        """A thread of its own, so renewals never queue behind the tenants' API calls (which
+        share asyncio's default pool of a few threads)."""
 
     def owner(self, uid: str) -> str | None:
         return sharding.owner(uid, self.members)
@@ -120,7 +127,7 @@ class Membership:
         try:
             await self._renew(now)
             self._renewed_at = time.monotonic()
-            leases = await asyncio.to_thread(
+            leases = await self._call(
                 self._api.list_namespaced_lease, self._namespace,
                 label_selector=f"{INSTALLATION_LABEL}={self.replica.installation}")
         except Exception as error:  # the API server: try again at the next renewal
@@ -132,6 +139,10 @@ class Membership:
         live = {lease.metadata.name for lease in leases.items
                 if lease.metadata is not None and lease.metadata.name and _live(lease, now)}
         self._set_members(frozenset(live | {self.replica.pod}))
+
+    async def _call(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, functools.partial(call, *args, **kwargs))
 
     @property
     def _api(self) -> CoordinationV1Api:
@@ -152,13 +163,13 @@ class Membership:
         """A merge patch of the Lease's spec (one request); created when it is not there."""
         namespace, name = self._namespace, self.replica.pod
         try:
-            await asyncio.to_thread(self._api.patch_namespaced_lease, name, namespace,
+            await self._call(self._api.patch_namespaced_lease, name, namespace,
                                     {"spec": self._spec(now)},
                                     _content_type="application/merge-patch+json")
         except ApiException as error:
             if error.status != 404:
                 raise
-            await asyncio.to_thread(self._api.create_namespaced_lease, namespace, cast(Any, {
+            await self._call(self._api.create_namespaced_lease, namespace, cast(Any, {
                 "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                 "metadata": {"name": name, "namespace": namespace,
                              "labels": {INSTALLATION_LABEL: self.replica.installation}},
@@ -180,7 +191,7 @@ class Membership:
     async def release(self) -> None:
         self._set_members(frozenset())
         try:
-            await asyncio.to_thread(self._api.delete_namespaced_lease, self.replica.pod,
+            await self._call(self._api.delete_namespaced_lease, self.replica.pod,
                                     self._namespace)
         except ApiException as error:
             if error.status != 404:

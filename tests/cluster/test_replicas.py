@@ -34,7 +34,6 @@ from tests.cluster.test_operator import archive_work_order, sales_orders
 pytestmark = [pytest.mark.cluster, pytest.mark.postgres]
 
 TENANTS = 30
-LEASE_SECONDS = 6
 SCHEDULE = {"masterData": "5m", "orders": "10s", "imports": "5m"}
 """The orders loop is the one that matters here; the other loops run once at the start."""
 SETTLE_TIMEOUT = 420
@@ -52,8 +51,7 @@ def replica_env(lease_namespace: str, pod: str, installation: str = "simon-visma
     """A replica's environment as the chart sets it (the database: the process's own SQLite
     file unless given)."""
     env = {"SIMON_VISMA_POD_NAME": pod, "SIMON_VISMA_POD_NAMESPACE": lease_namespace,
-           "SIMON_VISMA_INSTALLATION": installation,
-           "SIMON_VISMA_REPLICA_LEASE_SECONDS": str(LEASE_SECONDS)}
+           "SIMON_VISMA_INSTALLATION": installation}
     return env | ({"SIMON_VISMA_DATABASE_URL": database_url} if database_url else {})
 
 
@@ -81,6 +79,28 @@ def served_as_hashed(kube: Kube, namespace: str, pods: list[str]
         return found
 
     return probe
+
+
+def explain_served(kube: Kube, namespace: str,
+                   processes: dict[str, OperatorProcess]) -> Callable[[], str]:
+    """What differs from the expected: per tenant servedBy, the hashed owner, Ready, the hold;
+    and the end of each replica's output."""
+
+    def text() -> str:
+        lines = []
+        for name, obj in sorted(resources(kube, namespace).items()):
+            status = obj.get("status") or {}
+            expected = owner(obj["metadata"]["uid"], list(processes))
+            ready = condition_is(obj, "Ready", "True")
+            if status.get("servedBy") != expected or not ready:
+                hold = (obj["metadata"].get("annotations") or {}).get("simon-visma.io/served-by")
+                lines.append(f"{name}: servedBy {status.get('servedBy')}, expected {expected}, "
+                             f"Ready {ready}, hold {hold}")
+        for pod, process in processes.items():
+            lines.append(f"--- {pod} (running: {process.running()}):\n{process.tail(2500)}")
+        return "\n".join(lines)
+
+    return text
 
 
 def orders_runs(process: OperatorProcess) -> dict[str, int]:
@@ -152,7 +172,8 @@ def test_replicas_share_the_tenants_and_hand_them_over(
 
     # Every tenant Ready, served by the replica rendezvous hashing names; only it runs passes.
     served = wait_for(served_as_hashed(kube, namespace, list(processes)), SETTLE_TIMEOUT,
-                      "every tenant Ready and served by its replica")
+                      "every tenant Ready and served by its replica",
+                      explain_served(kube, namespace, processes))
     assert len({obj["status"]["servedBy"] for obj in served.values()}) == 3
     assert_only_owners_run_passes(processes, served)
     orders = {name: [order] for name, order in archive_for_each(tenants, seed=101).items()}
@@ -164,7 +185,8 @@ def test_replicas_share_the_tenants_and_hand_them_over(
     del processes[killed]
     moved = [name for name, obj in served.items() if obj["status"]["servedBy"] == killed]
     served = wait_for(served_as_hashed(kube, namespace, list(processes)), SETTLE_TIMEOUT,
-                      f"the tenants of {killed} served by the others")
+                      f"the tenants of {killed} served by the others",
+                      explain_served(kube, namespace, processes))
     events = kube.events(namespace)
     for name in moved:
         now = served[name]["status"]["servedBy"]
@@ -177,7 +199,8 @@ def test_replicas_share_the_tenants_and_hand_them_over(
     # A fourth replica joins: the tenants rebalance over three again.
     start("replica-d")
     served = wait_for(served_as_hashed(kube, namespace, list(processes)), SETTLE_TIMEOUT,
-                      "the tenants rebalanced over replica-a, replica-c and replica-d")
+                      "the tenants rebalanced over replica-a, replica-c and replica-d",
+                      explain_served(kube, namespace, processes))
     assert any(obj["status"]["servedBy"] == "replica-d" for obj in served.values())
     assert_only_owners_run_passes(processes, served)
     for name, order in archive_for_each(tenants, seed=103).items():
