@@ -5,7 +5,8 @@ Lease of its own in the operator's namespace, serve 30 tenants (each on emulator
 every tenant becomes Ready, is served by exactly the replica that rendezvous hashing of its uid
 over the live replicas names (`status.servedBy`), and only that replica runs its passes. A
 replica killed with SIGKILL drops out once its Lease expires and its tenants are served by the
-others; a fourth replica joining takes its share. Work orders archived before, between and
+others; a fourth replica joining takes its share; a replica stopped cleanly deletes its Lease
+and hands its tenants over. Work orders archived before, between and
 after those moves have exactly one Visma.net document each (S-4).
 """
 
@@ -103,6 +104,14 @@ def explain_served(kube: Kube, namespace: str,
     return text
 
 
+def replica_leases(kube: Kube, namespace: str) -> set[str]:
+    """The names of the installation's replica Leases."""
+    listed = json.loads(kube.kubectl("get", "leases.coordination.k8s.io", "-n", namespace, "-l",
+                                     "simon-visma.io/installation=simon-visma",
+                                     "-o", "json").stdout)
+    return {lease["metadata"]["name"] for lease in listed["items"]}
+
+
 def orders_runs(process: OperatorProcess) -> dict[str, int]:
     """tenant name -> orders passes this process finished (its metrics)."""
     runs: dict[str, int] = {}
@@ -175,6 +184,7 @@ def test_replicas_share_the_tenants_and_hand_them_over(
                       "every tenant Ready and served by its replica",
                       explain_served(kube, namespace, processes))
     assert len({obj["status"]["servedBy"] for obj in served.values()}) == 3
+    assert replica_leases(kube, operators_namespace) == set(processes)
     assert_only_owners_run_passes(processes, served)
     orders = {name: [order] for name, order in archive_for_each(tenants, seed=101).items()}
 
@@ -205,6 +215,13 @@ def test_replicas_share_the_tenants_and_hand_them_over(
     assert_only_owners_run_passes(processes, served)
     for name, order in archive_for_each(tenants, seed=103).items():
         orders[name].append(order)
+
+    # A clean stop (SIGTERM) hands the replica's tenants over and deletes its Lease.
+    processes.pop("replica-d").stop()
+    assert replica_leases(kube, operators_namespace) == {*processes, killed}  # b's expired
+    wait_for(served_as_hashed(kube, namespace, list(processes)), SETTLE_TIMEOUT,
+             "the tenants of replica-d served by replica-a and replica-c after its stop",
+             explain_served(kube, namespace, processes))
 
     # Every work order archived throughout has exactly one Visma.net document.
     def all_sent() -> bool:
