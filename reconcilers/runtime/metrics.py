@@ -3,8 +3,8 @@ metrics address and port.
 
 Per loop: passes run and failed, how long a pass took, how late it started, and when it last
 completed (a Unix timestamp, 0 until the tenant's first success). Per tenant: whether it is
-Ready, whether the cleanup brake holds, how many archived work orders wait to be sent, records
-written and documents sent.
+switched on and whether it is Ready, whether the cleanup brake holds, how many archived work
+orders wait to be sent, records written and documents sent.
 
 A tenant's series exist from its start (`started`): an alert on the last-success timestamp or
 on Ready also fires for a tenant that never got going. The status gauges and the last-success
@@ -38,6 +38,8 @@ LAG = Gauge("simon_visma_schedule_lag_seconds",
             "How late the loop's last pass started after it was due", LOOP)
 READY = Gauge("simon_visma_tenant_ready", "1 while the tenant's Ready condition is True",
               TENANT)
+ENABLED = Gauge("simon_visma_tenant_enabled",
+                "1 while the tenant is switched on (spec.enabled, the Active condition)", TENANT)
 CLEANUP_HELD = Gauge("simon_visma_cleanup_held",
                      "1 while the cleanup brake holds removals back (CleanupHeld)", TENANT)
 ORDERS_WAITING = Gauge("simon_visma_orders_waiting",
@@ -50,7 +52,7 @@ TENANTS_SERVED = Gauge("simon_visma_tenants_served",
                        "Tenants this operator process serves (runs the loops of)")
 
 PER_LOOP = (RUNS, FAILURES, PASS_DURATION, LAST_SUCCESS, LAG)
-PER_TENANT = (READY, CLEANUP_HELD, ORDERS_WAITING, RECORDS, DOCUMENTS)
+PER_TENANT = (READY, ENABLED, CLEANUP_HELD, ORDERS_WAITING, RECORDS, DOCUMENTS)
 
 
 def labels_of(key: str) -> tuple[str, str]:
@@ -80,7 +82,7 @@ def started(key: str) -> None:
     for loop in LOOPS:
         for metric in (RUNS, FAILURES, LAST_SUCCESS):
             metric.labels(*tenant, loop.key)
-    for gauge in (READY, CLEANUP_HELD, ORDERS_WAITING):
+    for gauge in (READY, ENABLED, CLEANUP_HELD, ORDERS_WAITING):
         gauge.labels(*tenant)
 
 
@@ -99,10 +101,11 @@ def observe(key: str, outcome: LoopOutcome) -> None:
 
 
 def report(key: str, status: VismaIntegrationStatus) -> None:
-    """The status the service reports: Ready and CleanupHeld (1 when True), the work orders
-    waiting, and when each loop last completed (its section's lastSuccessTime)."""
+    """The status the service reports: Ready, Active and CleanupHeld (1 when True), the work
+    orders waiting, and when each loop last completed (its section's lastSuccessTime)."""
     tenant = labels_of(key)
-    for gauge, kind in ((READY, ConditionType.READY), (CLEANUP_HELD, ConditionType.CLEANUP_HELD)):
+    for gauge, kind in ((READY, ConditionType.READY), (ENABLED, ConditionType.ACTIVE),
+                        (CLEANUP_HELD, ConditionType.CLEANUP_HELD)):
         condition = status.get_condition(kind.value)
         held = condition is not None and condition.status == ConditionStatus.TRUE
         gauge.labels(*tenant).set(1 if held else 0)

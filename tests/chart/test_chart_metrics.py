@@ -34,7 +34,8 @@ METRIC = re.compile(r"\b(simon_visma_[a-z_]+)\b")
 CONTRACT = {
     "simon_visma_loop_runs", "simon_visma_loop_failures", "simon_visma_loop_pass_duration_seconds",
     "simon_visma_loop_last_success_timestamp_seconds", "simon_visma_schedule_lag_seconds",
-    "simon_visma_tenant_ready", "simon_visma_cleanup_held", "simon_visma_orders_waiting",
+    "simon_visma_tenant_ready", "simon_visma_tenant_enabled", "simon_visma_cleanup_held",
+    "simon_visma_orders_waiting",
     "simon_visma_records_written", "simon_visma_documents_sent", "simon_visma_tenants_served",
 }
 """The operator's metrics (reconcilers.runtime.metrics), by family name."""
@@ -242,6 +243,7 @@ def fires(alert: str, at: str, *expected: dict[str, str]) -> dict[str, Any]:
 
 ACME = {"namespace": "tenant-a", "name": "acme"}
 BOLT = {"namespace": "tenant-b", "name": "bolt"}
+GAMMA = {"namespace": "tenant-c", "name": "gamma"}
 WARN = {"severity": "warning"}
 
 
@@ -274,8 +276,14 @@ def test_alerts_fire_when_they_should_and_not_otherwise(
             fires("SimonVismaLoopWithoutSuccess", "150m", {**ACME, "loop": "orders", **WARN}),
         ]},
         {"name": "not ready", "interval": "1m", "input_series": [
+            # acme is switched on and not Ready; bolt is Ready; gamma is switched off on
+            # purpose (not Ready either), which is no reason to alert.
             series("simon_visma_tenant_ready", "0x40", **ACME),
+            series("simon_visma_tenant_enabled", "1x40", **ACME),
             series("simon_visma_tenant_ready", "1x40", **BOLT),
+            series("simon_visma_tenant_enabled", "1x40", **BOLT),
+            series("simon_visma_tenant_ready", "0x40", **GAMMA),
+            series("simon_visma_tenant_enabled", "0x40", **GAMMA),
         ], "alert_rule_test": [
             fires("SimonVismaTenantNotReady", "10m"),
             fires("SimonVismaTenantNotReady", "30m", {**ACME, **WARN}),
@@ -287,8 +295,8 @@ def test_alerts_fire_when_they_should_and_not_otherwise(
             series(last_success, "60x60", **ACME, loop="orders"),
             series("simon_visma_orders_waiting", "3x60", **BOLT),
             series(last_success, "0+60x60", **BOLT, loop="orders"),
-            series("simon_visma_orders_waiting", "0x60", namespace="tenant-c", name="gamma"),
-            series(last_success, "60x60", namespace="tenant-c", name="gamma", loop="orders"),
+            series("simon_visma_orders_waiting", "0x60", **GAMMA),
+            series(last_success, "60x60", **GAMMA, loop="orders"),
         ], "alert_rule_test": [
             fires("SimonVismaOrdersNotSent", "20m"),
             fires("SimonVismaOrdersNotSent", "40m", {**ACME, "severity": "critical"}),

@@ -118,19 +118,22 @@ async def test_a_tenant_is_measured_from_its_start_to_its_deletion(
 
 def test_the_status_gauges_follow_the_reported_status(
         scrape: Callable[[], Samples]) -> None:
-    """CleanupHeld True is 1, the work orders waiting are status.orders.waiting; a status
-    without them is 0 for both. No series has the old one-label tenant."""
+    """CleanupHeld and Active True are 1, the work orders waiting are status.orders.waiting; a
+    status without them is 0 for each. No series has the old one-label tenant."""
     namespace, name = "runtime-test", "gauges"
     key = f"{namespace}/{name}"
     status = VismaIntegrationStatus.model_validate({"orders": {"waiting": 3}})
     status.set_condition(ConditionType.CLEANUP_HELD.value, True, "TooManyRemovals",
                          "Cleanup would remove too many records.", now=datetime.now(UTC))
+    status.set_condition(ConditionType.ACTIVE.value, True, "Enabled", "Switched on.",
+                         now=datetime.now(UTC))
     try:
         metrics.started(key)
         metrics.report(key, status)
         samples = scrape()
         assert of(samples, "simon_visma_cleanup_held", namespace, name) == {"": 1.0}
         assert of(samples, "simon_visma_orders_waiting", namespace, name) == {"": 3.0}
+        assert of(samples, "simon_visma_tenant_enabled", namespace, name) == {"": 1.0}
         assert not any(dict(labels).get("tenant") for _, labels in samples)
         assert not any("seconds_since" in sample for sample, _ in samples)
 
@@ -138,5 +141,6 @@ def test_the_status_gauges_follow_the_reported_status(
         samples = scrape()
         assert of(samples, "simon_visma_cleanup_held", namespace, name) == {"": 0.0}
         assert of(samples, "simon_visma_orders_waiting", namespace, name) == {"": 0.0}
+        assert of(samples, "simon_visma_tenant_enabled", namespace, name) == {"": 0.0}
     finally:
         metrics.forget(key)
