@@ -63,7 +63,7 @@ from reconcilers.runtime import logs, metrics
 from reconcilers.runtime.runner import LOOPS, LoopOutcome, TenantRun, build_clients
 from reconcilers.runtime.schedule import Wakeup, replan, run_on_schedule
 from reconcilers.runtime.secret_index import SecretIndex
-from reconcilers.runtime.status import build_status, worth_patching
+from reconcilers.runtime.status import build_status, failing_message, worth_patching
 from reconcilers.store import Store
 from reconcilers.store.records import utc_now
 
@@ -442,8 +442,8 @@ class TenantService:
             self.run_request_handled = self._run_request
             self._run_request, self._run_number = None, None
         if not outcome.ok and (before is None or before.ok):
-            await self.kube.event("Warning", "LoopFailed",
-                                  f"The {loop} loop could not complete: {outcome.error}")
+            await self.kube.event("Warning", "LoopFailed", failing_message(
+                self.run, outcome.loop, outcome.error or "it failed"))
         elif outcome.ok and before is not None and not before.ok:
             await self.kube.event("Normal", "LoopRecovered", f"The {loop} loop completes again.")
         await self._report()

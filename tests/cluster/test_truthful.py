@@ -18,6 +18,7 @@ from tests.cluster.conftest import (
     condition,
     emulated_tenant,
     explain,
+    wait_event,
     wait_for,
     wait_ready,
     wait_until,
@@ -54,6 +55,9 @@ def test_a_wrong_simon_password_makes_ready_false_naming_the_orders_loop(
                 and (obj["status"].get("errorCount") or 0) >= 1)
 
     wait_until(kube, tenant, operator, "Ready False naming the orders loop", refused)
+    failed = wait_event(kube, tenant, operator, "LoopFailed",
+                        f"fix the Secret {simon['metadata']['name']} (keys username, password")
+    assert failed["type"] == "Warning" and "The orders loop could not complete" in failed["message"]
 
     kube.apply(simon)
     wait_ready(kube, tenant, operator)

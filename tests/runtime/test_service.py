@@ -188,7 +188,7 @@ async def test_a_checked_setting_is_checked_again_with_the_same_clients(
                          cluster)
         assert cluster.messages("LoopFailed") == [
             "The orders loop could not complete: work-order pushes wait until the settings "
-            f"check passes: {message}"]
+            f"check passes: {message}."]
         assert service.loops_running
         synced = await served.last_success("masterdata")
 
@@ -319,6 +319,8 @@ async def test_a_changed_secret_is_read_again_without_a_spec_change(
                              "message", ""), "Ready False naming the orders loop", cluster)
         assert served.settings_checks() > checks
         assert f"fix the Secret {simon}" in cluster.condition("Ready")["message"]  # type: ignore[index]
+        assert any(f"fix the Secret {simon} (keys username, password and licenseKey)" in m
+                   for m in cluster.messages("LoopFailed")), cluster.messages("LoopFailed")
 
         cluster.secrets[simon] = right
         service.secrets_changed()
@@ -357,6 +359,7 @@ async def test_the_service_names_its_secrets_for_the_watch(served: ServedTenant)
                          cluster)
         assert index.referenced(namespace, "demo-simon")
         assert not index.referenced("elsewhere", "demo-visma")
+        await served.ready()
         cluster.change_spec({"visma": {"credentialsSecretRef": {"name": "acme-visma-2"}}})
         await wait_until(lambda: index.referenced(namespace, "acme-visma-2"),
                          "the new Secret named", cluster)

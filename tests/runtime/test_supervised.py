@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from reconcilers.runtime.runner import LoopOutcome, loop_named
 from reconcilers.runtime.schedule import backoff, overdue, run_on_schedule
+from tests.fixtures.emulators import FAST
 from tests.fixtures.world import World
 from tests.runtime.conftest import ServedTenant, serving, wait_until
 
@@ -115,14 +116,16 @@ async def test_a_loop_stuck_in_a_pass_is_overdue_until_it_finishes(
     server = served.world.emulators
     async with serving(served.service()):
         await served.ready()
+        # Every attempt held past the clients' timeout (20 s): the pass lasts longer than
+        # three orders intervals (10 s, the shortest the resource allows).
         rule = server.call(server.simon.faults.add, "slow", path=r"workorder", method="GET",
-                           delay=8.0, times=1)
+                           delay=25.0, times=FAST.max_attempts)
         await wait_until(lambda: any(d.tenant == key and d.loop == "orders"
                                      for d in overdue()),
-                         "the orders loop overdue", served.cluster)
+                         "the orders loop overdue", served.cluster, seconds=90)
         server.call(server.simon.faults.clear)
         await wait_until(lambda: rule.fired and not any(d.tenant == key for d in overdue()),
-                         "the orders loop on time again", served.cluster)
+                         "the orders loop on time again", served.cluster, seconds=90)
     assert not any(d.tenant == key for d in overdue())
 
 
