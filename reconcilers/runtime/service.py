@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from reconcilers.clients.http import RetryPolicy
+from reconcilers.clients.http import ApiError, RetryPolicy
 from reconcilers.resource.credentials import (
     CredentialsError,
     SimonCredentials,
@@ -60,10 +60,15 @@ from reconcilers.resource.spec import TenantSpecError, VismaIntegrationSpec
 from reconcilers.resource.status import ConditionType, VismaIntegrationStatus
 from reconcilers.resource.tenant import Tenant, tenant_from_body
 from reconcilers.runtime import logs, metrics
-from reconcilers.runtime.runner import LOOPS, LoopOutcome, TenantRun, build_clients
+from reconcilers.runtime.runner import LOOPS, LoopOutcome, TenantRun, build_clients, unexpected
 from reconcilers.runtime.schedule import Wakeup, replan, run_on_schedule
 from reconcilers.runtime.secret_index import SecretIndex
-from reconcilers.runtime.status import build_status, failing_message, worth_patching
+from reconcilers.runtime.status import (
+    build_status,
+    failing_message,
+    with_credentials_advice,
+    worth_patching,
+)
 from reconcilers.store import Store
 from reconcilers.store.records import utc_now
 
@@ -259,7 +264,38 @@ class TenantService:
 
     async def _apply(self, *, secrets: bool = False) -> None:
         """Bring the tenant in line with the live resource's spec (see the module); with
-        `secrets`, the Secrets changed: reconnect as for a connection change."""
+        `secrets`, the Secrets changed: reconnect as for a connection change. What goes wrong
+        on the way (an API refusing the activation wipe, the store) is shown in Ready and
+        tried again every `recheck`; it never ends the service."""
+        try:
+            await self._follow_spec(secrets=secrets)
+        except Exception as error:
+            await self._could_not_start(error)
+
+    async def _could_not_start(self, error: Exception) -> None:
+        if isinstance(error, ApiError):
+            log.warning("the tenant could not start: %s", error)
+            detail = str(error)
+        else:
+            log.exception("the tenant could not start")
+            detail = unexpected(error)
+        # Loops that run go on; a start that did not get as far is tried again (`_waiting`).
+        message = (f"A change to the tenant could not be applied: {detail}"
+                   if self.loops_running else f"The tenant could not start: {detail}")
+        if self.run is not None:
+            message = with_credentials_advice(message, self.run.tenant.spec, detail)
+        elif not message.endswith("."):
+            message += "."
+        if not self.loops_running:
+            message += " It is tried again every minute and when its Secrets change."
+        body = self.kube.body()
+        generation = (body.get("metadata") or {}).get("generation")
+        self.status.set_condition(ConditionType.READY.value, False, "StartFailed", message,
+                                  now=utc_now(), observed_generation=generation)
+        await self.kube.event("Warning", "StartFailed", message)
+        await self._patch(force=True)
+
+    async def _follow_spec(self, *, secrets: bool = False) -> None:
         body = self.kube.body()
         try:
             tenant = tenant_from_body(body)

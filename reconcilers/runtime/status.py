@@ -25,7 +25,7 @@ from typing import Any
 
 from reconcilers.loops.activation import SettingsCheck
 from reconcilers.loops.base import field_named
-from reconcilers.resource.spec import WipeKind
+from reconcilers.resource.spec import VismaIntegrationSpec, WipeKind
 from reconcilers.resource.status import (
     RECENT_ERRORS_LIMIT,
     ActivationStatus,
@@ -160,11 +160,16 @@ def failing_message(run: TenantRun, loop: AnyLoop, error: str) -> str:
     """What a user reads when a loop's last pass failed: the loop, the error and, when an
     API refused the credentials, which Secret to fix."""
     message = f"The {LOOP_WORDS.get(loop.key, loop.key)} loop could not complete: {error}"
+    return with_credentials_advice(message, run.tenant.spec, error)
+
+
+def with_credentials_advice(message: str, spec: VismaIntegrationSpec, error: str) -> str:
+    """`message` ended with a full stop and, when `error` says an API refused the
+    credentials, which Secret and keys to fix."""
     if not message.endswith("."):
         message += "."
     refused = _REFUSED.search(error)
     if refused is not None:
-        spec = run.tenant.spec
         if refused.group(1).lower() == "simon":
             message += (f" Simon refused the credentials: fix the Secret "
                         f"{spec.simon.credentials_secret_ref.name} (keys username, password "

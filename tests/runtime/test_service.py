@@ -329,6 +329,29 @@ async def test_a_changed_secret_is_read_again_without_a_spec_change(
         assert cluster.reasons().count("Activated") == 1
 
 
+async def test_a_wrong_password_at_the_first_start_is_shown_and_tried_again(
+        served: ServedTenant) -> None:
+    """S-72, S-82: with a wrong Simon password the first activation's wipe is refused; the
+    service does not end: Ready is False (StartFailed) naming the Secret to fix, and once the
+    Secret is fixed the start is tried again, the wipe done and the tenant Ready."""
+    cluster = served.cluster
+    simon = next(name for name in cluster.secrets if name.endswith("simon"))
+    right = dict(cluster.secrets[simon])
+    cluster.secrets[simon] = {**right, "password": "not-the-password"}
+    async with serving(served.service()) as service:
+        await wait_until(lambda: cluster.condition_is("Ready", "False", "StartFailed"),
+                         "Ready False (StartFailed)", cluster)
+        message = cluster.condition("Ready")["message"]  # type: ignore[index]
+        assert f"fix the Secret {simon} (keys username, password and licenseKey)" in message
+        assert "not-the-password" not in str(cluster.resource["status"])
+        assert "StartFailed" in cluster.reasons()
+
+        cluster.secrets[simon] = right
+        service.secrets_changed()
+        await served.ready()
+        assert "Wiped" in cluster.reasons()
+
+
 async def test_a_secret_change_that_changes_no_data_reconnects_nothing(
         served: ServedTenant) -> None:
     """The watch tells of any change to a Secret (its labels, a re-apply of the same data):
