@@ -30,7 +30,7 @@ from reconcilers.resource.crd import (
     generated,
     stale_files,
 )
-from reconcilers.resource.durations import DURATION_PATTERN, Duration
+from reconcilers.resource.durations import DURATION_PATTERN, DURATION_RULES, Duration
 from reconcilers.resource.spec import API_VERSION, VismaIntegrationSpec
 from reconcilers.resource.status import VismaIntegrationStatus
 from reconcilers.resource.tenant import load_tenant, tenant_from_body
@@ -267,10 +267,7 @@ def test_optional_fields_enums_and_durations_translate() -> None:
         "type": "string", "description": "The kind.", "enum": ["One"], "default": "One"}
     every = schema["properties"]["every"]
     assert every["pattern"] == DURATION_PATTERN and every["default"] == "2m"
-    assert every["x-kubernetes-validations"] == [{
-        "rule": f"self.matches('{DURATION_PATTERN}') && self.matches('[1-9]')",
-        "message": "use a duration like 30s, 2m or 48h (units h, m, s, ms; longer than zero)",
-    }]
+    assert every["x-kubernetes-validations"] == DURATION_RULES
 
 
 def test_a_reference_wrapped_in_all_of_translates() -> None:
@@ -311,15 +308,16 @@ def test_spec_refuses_unknown_fields_on_both_sides() -> None:
 # --------------------------------------------------------------------------- CEL rules
 
 
-DURATION_RULE = f"self.matches('{DURATION_PATTERN}') && self.matches('[1-9]')"
+DURATION_RULE = f"self.matches('{DURATION_PATTERN}')"
 WAREHOUSE_RULE = "self.documentType != 'SalesOrder' || has(self.defaultWarehouse)"
 
 # Every CEL rule of the CRD, with a spec it refuses; the model must refuse that spec too.
 KNOWN_RULES: dict[tuple[str, str], tuple[str, Any]] = {
     ("spec.orders", WAREHOUSE_RULE): ("spec.orders", {"documentType": "SalesOrder"}),
     **{
-        (f"spec.schedule.{name}", DURATION_RULE): (f"spec.schedule.{name}", "0s")
+        (f"spec.schedule.{name}", rule["rule"]): (f"spec.schedule.{name}", bad)
         for name in ("masterData", "orders", "imports", "cleanup")
+        for rule, bad in zip(DURATION_RULES, ["2d", "9s", "169h"], strict=True)
     },
 }
 
