@@ -6,7 +6,8 @@ activated and every loop runs until nothing is new; then each loop runs --passes
 and the process CPU time per pass is printed: an idle orders pass, an idle imports pass and a
 steady-state master-data pass, with the store statements and HTTP requests each one makes
 (those do not vary with the machine's load, the CPU time does). With --profile, cProfile's
-view of those passes is printed too (where the CPU goes, in process CPU time).
+view of those passes is printed too (where the CPU goes, in process CPU time). The last row is
+what the operator adds to each pass: the tenant's status built after an idle orders pass.
 
     python bench/idle_pass_cpu.py [--passes 50] [--profile orders|imports|masterdata]
 """
@@ -31,9 +32,18 @@ from sqlalchemy import event  # noqa: E402
 
 from emulators.launch import tenant_manifests  # noqa: E402
 from reconcilers.resource.credentials import resolve  # noqa: E402
+from reconcilers.resource.status import VismaIntegrationStatus  # noqa: E402
 from reconcilers.resource.tenant import tenant_from_body  # noqa: E402
-from reconcilers.runtime.runner import AnyLoop, TenantRun, build_clients, loop_named  # noqa: E402
+from reconcilers.runtime.runner import (  # noqa: E402
+    AnyLoop,
+    LoopOutcome,
+    TenantRun,
+    build_clients,
+    loop_named,
+)
+from reconcilers.runtime.status import build_status  # noqa: E402
 from reconcilers.store import open_store  # noqa: E402
+from reconcilers.store.records import utc_now  # noqa: E402
 from tests.cluster.operator_process import free_port, http_get  # noqa: E402
 
 LOOPS = ("masterdata", "orders", "imports")
@@ -78,9 +88,10 @@ async def measure(base: str, passes: int,
     event.listen(store.engine.sync_engine, "before_cursor_execute", count)
     await run.activate()
     loops: list[AnyLoop] = [loop_named(name) for name in LOOPS]
+    outcomes: dict[str, LoopOutcome] = {}
     for _ in range(3):  # the first import, then passes until nothing is new
         for loop in loops:
-            outcome = await run.run_loop(loop)
+            outcome = outcomes[loop.key] = await run.run_loop(loop)
             if not outcome.ok:
                 raise SystemExit(f"the {loop.key} pass failed: {outcome.error}")
     costs: dict[str, tuple[float, float, float]] = {}
@@ -100,6 +111,17 @@ async def measure(base: str, passes: int,
             print(f"\n== cProfile of {passes} {loop.key} passes (top by own time)")
             pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+    # the status the operator builds after each pass (here after an idle orders pass)
+    status = await build_status(run, VismaIntegrationStatus(), outcomes, run.settings,
+                                utc_now())
+    spent, made = 0.0, 0
+    for _ in range(passes):
+        outcomes["orders"] = await run.run_loop(loop_named("orders"))
+        before, cpu = statements, time.process_time()
+        status = await build_status(run, status, outcomes, run.settings, utc_now())
+        spent += time.process_time() - cpu
+        made += statements - before
+    costs["status"] = (1000 * spent / passes, made / passes, 0.0)
     await run.close()
     await store.close()
     return costs
