@@ -77,7 +77,11 @@ class ServedTenant:
                 continue
             hold = hold_of(self.body())
             if self.holds.may_take(hold):
-                before, hold = await self.holds.take(self.namespace, self.name)
+                try:
+                    before, hold = await self.holds.take(self.namespace, self.name)
+                except Exception as error:  # the API server: look again at the next poll
+                    log.warning("%s: could not take the hold: %s", self.key, error)
+                    before, hold = None, None
                 if hold is not None and hold.held_by(self.membership.replica):
                     await self._serve_while_owned(self.holds, before, stop)
                     continue
@@ -139,7 +143,12 @@ class ServedTenant:
                     why = f"{seen} took it over"
                     break
                 if time.monotonic() >= renew_at:
-                    _, hold = await holds.take(self.namespace, self.name)
+                    try:
+                        _, hold = await holds.take(self.namespace, self.name)
+                    except Exception as error:  # the hold lasts two more renewals: try again
+                        log.warning("%s: could not renew the hold: %s", self.key, error)
+                        renew_at = time.monotonic() + self.poll_seconds
+                        continue
                     if hold is None or not hold.held_by(replica):
                         why = f"{hold or 'nobody'} holds it now"
                         break

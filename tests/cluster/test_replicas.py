@@ -199,12 +199,17 @@ def test_replicas_share_the_tenants_and_hand_them_over(
     served = wait_for(served_as_hashed(kube, namespace, list(processes)), SETTLE_TIMEOUT,
                       f"the tenants of {killed} served by the others",
                       explain_served(kube, namespace, processes))
-    events = kube.events(namespace)
-    for name in moved:
-        now = served[name]["status"]["servedBy"]
-        assert any(e["reason"] == "Serving" and e["involvedObject"]["name"] == name
-                   and e["message"].startswith(f"Now served by {now} (before: {killed})")
-                   for e in events), name
+    expected = {(name, f"Now served by {served[name]['status']['servedBy']} (before: {killed}).")
+                for name in moved}
+
+    def moves_told() -> bool:  # kopf posts Events in the background: they may come later
+        told = {(e["involvedObject"]["name"], e["message"]) for e in kube.events(namespace)
+                if e["reason"] == "Serving"}
+        return expected <= told
+
+    wait_for(moves_told, SETTLE_TIMEOUT, "an Event Serving for each tenant that moved",
+             lambda: json.dumps([(e["involvedObject"]["name"], e["reason"], e["message"])
+                                 for e in kube.events(namespace)], indent=0))
     for name, order in archive_for_each(tenants, seed=102).items():
         orders[name].append(order)
 
