@@ -19,6 +19,7 @@ import asyncio
 import cProfile
 import os
 import pstats
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -124,6 +125,7 @@ async def measure(base: str, passes: int,
     costs["status"] = (1000 * spent / passes, made / passes, 0.0)
     await run.close()
     await store.close()
+    shutil.rmtree(folder, ignore_errors=True)
     return costs
 
 
