@@ -123,10 +123,9 @@ class Cli:
         return self.server.visma.stats.by_route[("GET", "/v1/customer")]
 
 
-@pytest.fixture
-def cli(emulators: EmulatorServer, tmp_path: Path) -> Cli:
-    """A small company with its own Visma.net client and Simon login (so that the secret
-    values are distinctive enough to look for in the output)."""
+def sales_company(emulators: EmulatorServer) -> Any:
+    """The tenant's Visma.net client and Simon login, and a company with the warehouse, order
+    type and items the tenant file names."""
     emulators.visma.add_client(CLIENT_ID, VISMA_SECRET, [DEFAULT_TENANT_ID])
     emulators.simon.add_login(SIMON_LICENCE, SIMON_USER, SIMON_PASSWORD)
     company = emulators.visma.company(DEFAULT_TENANT_ID)
@@ -135,6 +134,14 @@ def cli(emulators: EmulatorServer, tmp_path: Path) -> Cli:
     company.add_item("UUR", "Arbeid", type="LaborItem", base_unit="UUR")
     company.add_item("REIS", "Reistijd", type="LaborItem", base_unit="UUR")
     company.add_item("VOORRIJ", "Voorrijkosten", type="ServiceItem")
+    return company
+
+
+@pytest.fixture
+def cli(emulators: EmulatorServer, tmp_path: Path) -> Cli:
+    """A small company with its own Visma.net client and Simon login (so that the secret
+    values are distinctive enough to look for in the output)."""
+    company = sales_company(emulators)
     company.add_customer("10023", "Bakker", address=KERKSTRAAT, email="info@bakker.example")
     company.add_customer("10024", "Smit", address=KERKSTRAAT, invoice_address={
         "addressLine1": "Postbus 100", "postalCode": "1000 AA", "city": "Amsterdam"})

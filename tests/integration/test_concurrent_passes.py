@@ -21,16 +21,12 @@ from emulators.server import EmulatorServer
 from emulators.visma import DEFAULT_TENANT_ID
 from reconcilers.loops.orders import marker_of
 from tests.integration.test_cli import (
-    CLIENT_ID,
     KERKSTRAAT,
-    SIMON_LICENCE,
-    SIMON_PASSWORD,
-    SIMON_USER,
-    VISMA_SECRET,
     Cli,
     assert_no_secret,
     command,
     environment,
+    sales_company,
 )
 
 ROUNDS = 100
@@ -42,14 +38,7 @@ SKIPPED = "another process is running the orders pass of this tenant (holder "
 def race(emulators: EmulatorServer, tmp_path: Path) -> Cli:
     """A company with one customer, mirrored to Simon by one master-data run; the tenant
     sends sales orders without attachments."""
-    emulators.visma.add_client(CLIENT_ID, VISMA_SECRET, [DEFAULT_TENANT_ID])
-    emulators.simon.add_login(SIMON_LICENCE, SIMON_USER, SIMON_PASSWORD)
-    company = emulators.visma.company(DEFAULT_TENANT_ID)
-    company.add_warehouse("MAIN", "Hoofdmagazijn")
-    company.add_order_type("SO", "Verkooporder")
-    company.add_item("UUR", "Arbeid", type="LaborItem", base_unit="UUR")
-    company.add_item("REIS", "Reistijd", type="LaborItem", base_unit="UUR")
-    company.add_item("VOORRIJ", "Voorrijkosten", type="ServiceItem")
+    company = sales_company(emulators)
     company.add_customer("10023", "Bakker", address=KERKSTRAAT)
     race = Cli(emulators, tmp_path)
     race.write({"activation": {"wipeOnFirstActivation": []},
