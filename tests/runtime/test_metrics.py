@@ -136,6 +136,9 @@ def test_the_status_gauges_follow_the_reported_status(
         assert of(samples, "simon_visma_tenant_enabled", namespace, name) == {"": 1.0}
         assert not any(dict(labels).get("tenant") for _, labels in samples)
         assert not any("seconds_since" in sample for sample, _ in samples)
+        # The loop counters exist from the start, without a `_created` series beside each.
+        assert of(samples, "simon_visma_loop_runs_total", namespace, name)
+        assert not any(sample.endswith("_created") for sample, _ in samples)
 
         metrics.report(key, VismaIntegrationStatus())
         samples = scrape()
