@@ -465,18 +465,18 @@ class MasterDataSync:
             known = known_as(item.number, item.description, noun="item", fallback=key)
             refused = f"{LinkKind.ITEM}:{key}"
             digest: str | None = None
+            simon_id: int | None = None  # stays None when Simon holds the item as it is
             try:
                 record = simon_item(item)
                 digest = content_hash(record)
                 link = links.get(key)
-                if link is not None and link.content_hash == digest:
-                    return
-                if self.refused.get(refused) == digest:
-                    self.result.items.failed += 1  # refused as it is: the entry is in the log
-                    return
-                async with self._writers:
-                    simon_id = await write_record(self.simon, record,
-                                                  link.simon_id if link else None)
+                if link is None or link.content_hash != digest:
+                    if self.refused.get(refused) == digest:
+                        self.result.items.failed += 1  # refused as it is: the entry is logged
+                        return
+                    async with self._writers:
+                        simon_id = await write_record(self.simon, record,
+                                                      link.simon_id if link else None)
             except RECORD_PROBLEMS as problem:
                 if digest is not None:
                     self.refused[refused] = digest
@@ -491,8 +491,9 @@ class MasterDataSync:
             assert digest is not None
             self.refused.pop(refused, None)
             await self._fixed(LogTable.ITEM, log_key(item.number, item.description))
-            written.append(LinkUpdate(key, simon_id, digest))
-            self.result.items.written += 1
+            if simon_id is not None:
+                written.append(LinkUpdate(key, simon_id, digest))
+                self.result.items.written += 1
 
         try:
             await self._each(mirrored, one)

@@ -563,6 +563,29 @@ async def test_broken_records_are_one_error_each_and_the_pass_goes_on(world: Wor
     assert world.simon.stats.count("POST") == 3  # the customer and two work addresses
 
 
+async def test_an_item_changed_back_to_what_simon_holds_clears_its_error(
+        sqlite_world: World) -> None:
+    """S-80, S-12: an item Simon refused after a change, changed back in Visma.net to the
+    content Simon still holds, needs no write; its error is resolved all the same."""
+    world = sqlite_world
+    world.visma.add_item("UUR", "Arbeid", type="LaborItem")
+    run = world.run()
+    await masterdata(run)
+    world.emulators.visma.clock.advance(600)
+    world.visma.update_item("UUR", description="Omschrijving " * 30)
+    assert (await masterdata(run)).items.failed == 1
+    assert [e.key for e in await run.state.log.entries(Severity.ERROR)] == ["UUR"]
+
+    world.emulators.visma.clock.advance(600)
+    world.visma.update_item("UUR", description="Arbeid")
+    world.simon.stats.reset()
+    again = await masterdata(run)
+    assert again.items.failed == 0 and again.items.written == 0
+    assert world.simon.stats.count("POST") == world.simon.stats.count("PUT") == 0
+    [error] = await run.state.log.entries(Severity.ERROR)
+    assert error.key == "UUR" and error.resolved_at is not None
+
+
 async def test_unreadable_visma_rows_are_one_error_each(world: World) -> None:
     """S-80, S-15: a customer row and an item row Visma.net sends without their key cannot be
     read; each is one error naming it by number and name (code and description), the other
