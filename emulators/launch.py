@@ -22,7 +22,8 @@ from emulators.simon import DEFAULT_LICENSE_KEY, DEFAULT_PASSWORD, DEFAULT_USER,
 from emulators.simon.data import add_work_orders, populate
 from emulators.visma import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, VismaEmulator
 from emulators.visma.data import generate_visma_tenant
-from reconcilers.cli import EXIT_OK, main, whole_number
+from reconcilers.cli import EXIT_OK, main
+from reconcilers.logview.terminal import whole_number
 
 TENANT_NAME, TENANT_NAMESPACE = "demo", "tenant-demo"
 

@@ -36,6 +36,7 @@ from datetime import datetime
 from importlib.metadata import entry_points
 from typing import Any, NoReturn, TextIO
 
+from reconcilers.logview.terminal import MESSAGE_LIMIT, cell, print_log, whole_number
 from reconcilers.resource.credentials import CredentialsError, load_secrets_file, resolve
 from reconcilers.resource.spec import TenantSpecError
 from reconcilers.resource.tenant import Tenant, load_tenant
@@ -44,22 +45,15 @@ from reconcilers.runtime.schedule import run_on_schedule
 from reconcilers.store import (
     DatabaseUnavailableError,
     DatabaseUrlError,
-    LogEntry,
     Severity,
     default_database_url,
     open_store,
 )
 from reconcilers.store.records import utc_now
-from reconcilers.text import QUOTE_LIMIT, for_terminal, repaired_text
+from reconcilers.text import for_terminal
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
-TABLE_NAMES = {"workorder": "work order", "customer": "customer",
-               "workaddress": "work address", "item": "item"}
-COLOURS = {"error": "\033[31m", "warning": "\033[33m", "info": "\033[34m"}
-RESET = "\033[0m"
-MESSAGE_LIMIT = 500
-"""How many characters of a log entry's message or action the table shows."""
 LIMIT_MAX = 1_000_000
 """The most log entries `log --limit` asks for."""
 COMMANDS_GROUP = "simon_visma.commands"
@@ -114,20 +108,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"simon-visma: {for_terminal(message)} "
                               f"(see {self.prog} --help)\n")
-
-
-def whole_number(low: int, high: int) -> Any:
-    """An argparse type: a whole number from `low` to `high`."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or not low <= value <= high:
-            raise argparse.ArgumentTypeError(
-                f"must be a whole number from {low} to {high}, not {text!r}")
-        return value
-    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -273,7 +253,7 @@ async def _forever(run: TenantRun, loops: list[AnyLoop], outcomes: dict[str, Loo
     async def report(outcome: LoopOutcome) -> None:
         outcomes[outcome.loop.key] = outcome
         if not args.json:
-            print(_cell(f"{utc_now():%H:%M:%S} {outcome.loop.key}: {_verdict(outcome)}",
+            print(cell(f"{utc_now():%H:%M:%S} {outcome.loop.key}: {_verdict(outcome)}",
                     MESSAGE_LIMIT), flush=True)
 
     async def waiting(loop: AnyLoop, due: datetime) -> None:
@@ -294,7 +274,7 @@ def _print_summary(summary: dict[str, Any], as_json: bool, out: TextIO = sys.std
         return
 
     def say(line: str) -> None:  # problems and errors quote what the APIs sent
-        print(_cell(line, MESSAGE_LIMIT), file=out)
+        print(cell(line, MESSAGE_LIMIT), file=out)
 
     say(f"tenant {summary['tenant']}")
     if "message" in summary:
@@ -355,45 +335,6 @@ async def _tenant_key(store: Any, name: str) -> str:
         hint = f"; known: {', '.join(known)}" if known else "; the database has no tenants yet"
         raise UsageError(f"no tenant {name!r} in the database{hint}")
     raise UsageError(f"tenant name {name!r} is ambiguous; use one of {', '.join(matches)}")
-
-
-def print_log(entries: Sequence[LogEntry], *, as_json: bool, out: TextIO = sys.stdout) -> None:
-    """The log in columns time, severity, table, key, message, action (S-80); red errors and
-    yellow warnings on a terminal, plain when piped; JSON lines for machines.
-
-    What the log holds came from the APIs: in the table every column shows escape and
-    control characters escaped (`\x1b`), a key is cut after QUOTE_LIMIT characters and a
-    message or action after MESSAGE_LIMIT; JSON lines are pure ASCII (`\u001b`)."""
-    if as_json:
-        for e in entries:
-            print(json.dumps({
-                "time": e.time.isoformat(), "severity": e.severity.value,
-                "table": e.table.value, "key": e.key, "message": e.message,
-                "action": e.action, "resolved": e.resolved_at is not None,
-            }, ensure_ascii=True), file=out)
-        return
-    colour = out.isatty() and "NO_COLOR" not in os.environ
-    header = f"{'TIME':<19}  {'SEVERITY':<8}  {'TABLE':<12}  {'KEY':<14}  MESSAGE / ACTION"
-    print(header, file=out)
-    for e in entries:
-        table = _cell(TABLE_NAMES.get(e.table.value, e.table.value), QUOTE_LIMIT)
-        line = (f"{e.time:%Y-%m-%d %H:%M:%S}  {_cell(e.severity.value, QUOTE_LIMIT):<8}  "
-                f"{table:<12}  {_cell(e.key, QUOTE_LIMIT):<14}  "
-                f"{_cell(e.message, MESSAGE_LIMIT)}")
-        if e.action:
-            line += f"\n{'':<61}-> {_cell(e.action, MESSAGE_LIMIT)}"
-        if colour:
-            line = f"{COLOURS[e.severity.value]}{line}{RESET}"
-        print(line, file=out)
-
-
-def _cell(value: object, limit: int) -> str:
-    """`value` fit for one cell of a terminal table: at most `limit` characters of it (and
-    how long it was), escape and control characters shown escaped."""
-    text = repaired_text(str(value))
-    if len(text) > limit:
-        text = f"{text[:limit]}... ({len(text)} characters)"
-    return for_terminal(text)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from urllib.parse import quote, urlencode
 import kubernetes
 import urllib3
 
-from reconcilers.cli import print_log, whole_number
+from reconcilers.logview.terminal import print_log, whole_number
 from reconcilers.resource.spec import GROUP, PLURAL, VERSION
 from reconcilers.store import Severity
 from reconcilers.text import for_terminal

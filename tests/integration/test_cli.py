@@ -25,7 +25,7 @@ import yaml
 from emulators.launch import TENANT_NAME, TENANT_NAMESPACE, tenant_manifests
 from emulators.server import EmulatorServer
 from emulators.visma import DEFAULT_TENANT_ID
-from reconcilers.cli import print_log
+from reconcilers.logview.terminal import print_log
 from reconcilers.store import LogEntry, LogTable, Severity, open_store
 from tests.fixtures.world import merge
 
