@@ -2,10 +2,12 @@
 
 One tenant as the operator runs it (`TenantRun`, its clients over real HTTP, a SQLite store)
 against the emulators in a process of their own (their CPU is not counted). The tenant is
-activated and every loop runs until nothing is new; then each loop runs --passes more times
-and the process CPU time per pass is printed: an idle orders pass, an idle imports pass and a
-steady-state master-data pass, with the store statements and HTTP requests each one makes
-(those do not vary with the machine's load, the CPU time does). With --profile, cProfile's
+activated and every loop runs until nothing is new; then each loop runs --passes more times,
+as its schedule runs it (`scheduled_pass`: the lease taken and released around the pass, its
+success and next due time stored), and the process CPU time per pass is printed: an idle
+orders pass, an idle imports pass and a steady-state master-data pass, with the store
+statements, write transactions (commits) and HTTP requests each one makes (those do not vary
+with the machine's load, the CPU time does). With --profile, cProfile's
 view of those passes is printed too (where the CPU goes, in process CPU time). The last row is
 what the operator adds to each pass: the tenant's status built after an idle orders pass.
 
@@ -42,6 +44,7 @@ from reconcilers.runtime.runner import (  # noqa: E402
     build_clients,
     loop_named,
 )
+from reconcilers.runtime.schedule import scheduled_pass  # noqa: E402
 from reconcilers.runtime.status import build_status  # noqa: E402
 from reconcilers.store import open_store  # noqa: E402
 from reconcilers.store.records import utc_now  # noqa: E402
@@ -71,7 +74,7 @@ def tenant_body(base: str, tenant_id: str) -> tuple[dict, dict]:
 
 
 async def measure(base: str, passes: int,
-                  profile: str | None) -> dict[str, tuple[float, float, float]]:
+                  profile: str | None) -> dict[str, tuple[float, float, float, float]]:
     from emulators.visma import DEFAULT_TENANT_ID
 
     folder = tempfile.mkdtemp(prefix="bench-idle-")
@@ -80,33 +83,40 @@ async def measure(base: str, passes: int,
     tenant = tenant_from_body(body)
     visma, simon = build_clients(tenant, *resolve(tenant, secrets))
     run = TenantRun(tenant, visma, simon, store.tenant(tenant.key))
-    statements = 0
+    statements = transactions = 0
 
     def count(*_: object) -> None:
         nonlocal statements
         statements += 1
 
+    def commit(*_: object) -> None:
+        nonlocal transactions
+        transactions += 1
+
     event.listen(store.engine.sync_engine, "before_cursor_execute", count)
+    event.listen(store.engine.sync_engine, "commit", commit)
     await run.activate()
     loops: list[AnyLoop] = [loop_named(name) for name in LOOPS]
     outcomes: dict[str, LoopOutcome] = {}
     for _ in range(3):  # the first import, then passes until nothing is new
         for loop in loops:
-            outcome = outcomes[loop.key] = await run.run_loop(loop)
+            outcome = outcomes[loop.key] = (await scheduled_pass(run, loop, 0))[0]
             if not outcome.ok:
                 raise SystemExit(f"the {loop.key} pass failed: {outcome.error}")
-    costs: dict[str, tuple[float, float, float]] = {}
+    costs: dict[str, tuple[float, float, float, float]] = {}
     for loop in loops:
         profiler = cProfile.Profile(time.process_time) if profile == loop.key else None
-        statements, requests = 0, visma.requests_sent + simon.requests_sent
+        statements, transactions = 0, 0
+        requests = visma.requests_sent + simon.requests_sent
         cpu = time.process_time()
         if profiler:
             profiler.enable()
         for _ in range(passes):
-            await run.run_loop(loop)
+            await scheduled_pass(run, loop, 0)
         if profiler:
             profiler.disable()
         costs[loop.key] = (1000 * (time.process_time() - cpu) / passes, statements / passes,
+                           transactions / passes,
                            (visma.requests_sent + simon.requests_sent - requests) / passes)
         if profiler:
             print(f"\n== cProfile of {passes} {loop.key} passes (top by own time)")
@@ -117,12 +127,12 @@ async def measure(base: str, passes: int,
                                 utc_now())
     spent, made = 0.0, 0
     for _ in range(passes):
-        outcomes["orders"] = await run.run_loop(loop_named("orders"))
+        outcomes["orders"] = (await scheduled_pass(run, loop_named("orders"), 0))[0]
         before, cpu = statements, time.process_time()
         status = await build_status(run, status, outcomes, run.settings, utc_now())
         spent += time.process_time() - cpu
         made += statements - before
-    costs["status"] = (1000 * spent / passes, made / passes, 0.0)
+    costs["status"] = (1000 * spent / passes, made / passes, 0.0, 0.0)
     await run.close()
     await store.close()
     shutil.rmtree(folder, ignore_errors=True)
@@ -152,9 +162,9 @@ def main() -> None:
         emulator.wait(10)
     print(f"\nOperator CPU per idle pass ({args.customers} customers, nothing new; mean of "
           f"{args.passes} passes; target: a few ms)")
-    print(f"  {'loop':<11} {'CPU':>9} {'statements':>10} {'requests':>8}")
-    for loop, (ms, statements, requests) in costs.items():
-        print(f"  {loop:<11} {ms:6.2f} ms {statements:>10.1f} {requests:>8.1f}")
+    print(f"  {'loop':<11} {'CPU':>9} {'statements':>10} {'commits':>7} {'requests':>8}")
+    for loop, (ms, statements, commits, requests) in costs.items():
+        print(f"  {loop:<11} {ms:6.2f} ms {statements:>10.1f} {commits:>7.1f} {requests:>8.1f}")
 
 
 if __name__ == "__main__":

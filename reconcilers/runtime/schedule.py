@@ -236,6 +236,24 @@ class Wakeup:
         return all(self._finished.get(loop.key, 0) >= request for loop in loops)
 
 
+async def scheduled_pass(run: TenantRun, loop: AnyLoop,
+                         failures: int) -> tuple[LoopOutcome, datetime, int]:
+    """One pass of a loop on its schedule after `failures` failed passes in a row: the
+    pass's outcome (a failed pass is an outcome), its next due time (stored; when the store
+    cannot plan it, a backoff kept in memory) and the failed passes in a row after it."""
+    outcome = await run.run_loop(loop)
+    failures = 0 if outcome.ok else failures + 1
+    try:
+        due = await plan_next(run, loop, utc_now(), failures)
+    except Exception:
+        failures = max(failures, 1)
+        wait_for = backoff(interval_of(run, loop), failures)
+        log.exception("%s: %s loop could not plan its next pass; it runs again in %s",
+                      run.tenant.key, loop.key, wait_for)
+        due = due_after(utc_now(), wait_for)
+    return outcome, due, failures
+
+
 class _Woken(Enum):
     DUE = "due"
     STOP = "stop"
@@ -330,20 +348,11 @@ async def run_on_schedule(
             started = time.monotonic()
             if wakeup is not None:
                 wakeup.began(loop)
-            outcome = await run.run_loop(loop)  # a failed pass is an outcome
+            outcome, due, failures = await scheduled_pass(run, loop, failures)
             if wakeup is not None:
                 wakeup.finished(loop)
             outcome.lag = lag
             outcome.duration = time.monotonic() - started
-            failures = 0 if outcome.ok else failures + 1
-            try:
-                due = await plan_next(run, loop, utc_now(), failures)
-            except Exception:
-                failures = max(failures, 1)
-                wait_for = backoff(interval_of(run, loop), failures)
-                log.exception("%s: %s loop could not plan its next pass; it runs again in %s",
-                              run.tenant.key, loop.key, wait_for)
-                due = due_after(utc_now(), wait_for)
             try:
                 await on_outcome(outcome)
             except Exception:

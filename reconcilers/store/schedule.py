@@ -55,20 +55,33 @@ class LoopSchedules(TenantScoped):
             loop, when, next_run_at=as_utc(next_run_at) if next_run_at else None
         )
 
-    async def _upsert(self, loop: str, when: datetime, **values: Any) -> LoopSchedule:
+    def pass_ended(
+        self, loop: str, *, completed: bool, next_run_at: datetime | None, now: datetime
+    ) -> Any:
+        """The statement that stores the end of a pass of ``loop`` at ``now``: when it
+        ``completed``, its success; and when it is next due. Not run here: the lease release
+        writes it in its own transaction, so that ending a pass is one transaction."""
+        when = as_utc(now)
+        values: dict[str, Any] = {
+            "next_run_at": as_utc(next_run_at) if next_run_at is not None else None
+        }
+        if completed:
+            values["last_success_at"] = when
+        return self._upsert_statement(loop, when, **values)
+
+    def _upsert_statement(self, loop: str, when: datetime, **values: Any) -> Any:
         stmt = self._db.insert(loop_schedules).values(
             tenant=self.tenant, loop=loop, updated_at=when, **values
         )
-        stmt = stmt.on_conflict_do_update(
+        return stmt.on_conflict_do_update(
             index_elements=[_t.tenant, _t.loop], set_={"updated_at": when, **values}
         )
+
+    async def _upsert(self, loop: str, when: datetime, **values: Any) -> LoopSchedule:
+        # The row as written, in the same statement (no select after it).
+        stmt = self._upsert_statement(loop, when, **values).returning(*loop_schedules.c)
         async with self._db.write() as conn:
-            await conn.execute(stmt)
-            row = (
-                await conn.execute(
-                    select(loop_schedules).where(_t.tenant == self.tenant, _t.loop == loop)
-                )
-            ).one()
+            row = (await conn.execute(stmt)).one()
         return _schedule(row)
 
 
