@@ -432,8 +432,8 @@ class Bench:
         return Spy(operator.process.pid, seconds, Path(self.args.py_spy))
 
     def takeover(self) -> str:
-        """SIGKILL the replica serving most tenants; how long until each of its tenants is
-        served by another pod and Ready."""
+        """SIGKILL a replica serving tenants; how long until each of its tenants names another
+        pod in status.servedBy (the target: served again), and until each is Ready again."""
         tenants = self.api.tenants()
         served = defaultdict(list)
         for obj in tenants:
@@ -450,13 +450,18 @@ class Bench:
         victim.process.wait()
         started = time.monotonic()
         deadline = started + max(120.0, 10.0 * self.args.interval)
+        served_after: float | None = None
         while time.monotonic() < deadline:
-            pending = [obj for obj in self.api.tenants() if key_of(obj) in moved
-                       and ((obj.get("status") or {}).get("servedBy") in (pod, None)
-                            or not ready(obj))]
+            mine = [obj for obj in self.api.tenants() if key_of(obj) in moved]
+            elsewhere = [obj for obj in mine
+                         if (obj.get("status") or {}).get("servedBy") not in (pod, None)]
+            if served_after is None and len(elsewhere) == len(mine):
+                served_after = time.monotonic() - started
+            pending = [obj for obj in mine if obj not in elsewhere or not ready(obj)]
             if not pending:
-                return (f"{len(moved)} tenants of {pod} served by the others and Ready "
-                        f"{time.monotonic() - started:.1f}s after its SIGKILL")
+                return (f"{len(moved)} tenants of {pod} served by the others "
+                        f"{served_after:.1f}s and Ready {time.monotonic() - started:.1f}s "
+                        f"after its SIGKILL")
             time.sleep(POLL)
         return (f"{len(pending)} of {len(moved)} tenants of {pod} still not taken over "
                 f"{time.monotonic() - started:.0f}s after its SIGKILL")
