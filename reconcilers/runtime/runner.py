@@ -7,6 +7,7 @@ behave the same (DESIGN.md section 4).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeAlias
@@ -30,12 +31,14 @@ from reconcilers.store import (
     TenantState,
     run_holding,
 )
-from reconcilers.store.leases import ACTIVATION
+from reconcilers.store.leases import ACTIVATION, Ending
 from reconcilers.store.records import utc_now
 
 log = logging.getLogger(__name__)
 
 AnyLoop: TypeAlias = Loop[Any, Any]
+Plan: TypeAlias = Callable[[bool, datetime], datetime]
+"""A loop's next due time after a pass that ended at a moment, by whether it completed."""
 
 LOOPS: tuple[AnyLoop, ...] = (MasterDataLoop(), CleanupLoop(), OrdersLoop(), ImportsLoop())
 """Every loop of a tenant, in the order they run once and are reported."""
@@ -109,6 +112,9 @@ class LoopOutcome:
     """Seconds the pass started after it was due (set when run on a schedule)."""
     duration: float = 0.0
     """Seconds the pass took (set when run on a schedule)."""
+    next_due: datetime | None = None
+    """The next due time stored with the pass's end (when `run_loop` was given a plan and
+    the store wrote it)."""
 
     @property
     def ok(self) -> bool:
@@ -189,12 +195,34 @@ class TenantRun:
         self.settings = await check_settings(self.tenant.spec, self.visma)
         return self.settings
 
-    async def run_loop(self, loop: AnyLoop) -> LoopOutcome:
+    async def run_loop(self, loop: AnyLoop, plan: Plan | None = None) -> LoopOutcome:
         """One pass of one loop, holding the tenant's lease on the loop (one pass per tenant
         and loop, whatever process runs it); a failure to complete is an outcome, not an
-        exception, and so is a pass skipped because another process holds the lease."""
+        exception, and so is a pass skipped because another process holds the lease.
+        The lease's release stores, in its one transaction, the pass's success (when it
+        completed) and its next due time from `plan` (`LoopOutcome.next_due`)."""
+        planned: list[datetime] = []
+
+        def end(completed: bool) -> Sequence[Any]:
+            now = utc_now()
+            due = plan(completed, now) if plan is not None else None
+            if due is None and not completed:
+                return ()
+            if due is not None:
+                planned.append(due)
+            return [self.state.schedules.pass_ended(loop.key, completed=completed,
+                                                    next_run_at=due, now=now)]
+
+        ending = Ending(end)
+        outcome = await self._pass(loop, ending)
+        if ending.written and planned:
+            outcome.next_due = planned[0]
+        return outcome
+
+    async def _pass(self, loop: AnyLoop, ending: Ending) -> LoopOutcome:
         try:
-            result = await run_holding(self.state.leases, loop.key, lambda: loop.run(self))
+            result = await run_holding(self.state.leases, loop.key, lambda: loop.run(self),
+                                       ending=ending)
         except LeaseHeld as held:
             log.info("%s: %s", self.tenant.key, held)
             return LoopOutcome(loop, skipped=str(held))
@@ -211,11 +239,6 @@ class TenantRun:
         except Exception as error:  # the store, a bug: the pass failed, the loop goes on
             log.exception("%s: %s loop failed unexpectedly", self.tenant.key, loop.key)
             return LoopOutcome(loop, None, unexpected(error))
-        try:
-            await self.state.schedules.record_success(loop.key)
-        except Exception as error:
-            log.exception("%s: %s loop could not record its pass", self.tenant.key, loop.key)
-            return LoopOutcome(loop, result, unexpected(error))
         return LoopOutcome(loop, result)
 
     async def close(self) -> None:

@@ -241,9 +241,15 @@ async def scheduled_pass(run: TenantRun, loop: AnyLoop,
     """One pass of a loop on its schedule after `failures` failed passes in a row: the
     pass's outcome (a failed pass is an outcome), its next due time (stored; when the store
     cannot plan it, a backoff kept in memory) and the failed passes in a row after it."""
-    outcome = await run.run_loop(loop)
+    def plan(completed: bool, finished: datetime) -> datetime:
+        return due_after(finished, backoff(interval_of(run, loop),
+                                           0 if completed else failures + 1))
+
+    outcome = await run.run_loop(loop, plan)  # its end stored with the lease's release
     failures = 0 if outcome.ok else failures + 1
-    try:
+    if outcome.next_due is not None:
+        return outcome, outcome.next_due, failures
+    try:  # skipped, lost its lease, or the store failed at its end
         due = await plan_next(run, loop, utc_now(), failures)
     except Exception:
         failures = max(failures, 1)

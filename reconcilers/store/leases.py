@@ -15,7 +15,9 @@ read first and written after.
 While the pass runs, `run_holding` renews the lease every third of its time to live; a
 renewal that finds the lease taken by another (it expired: this process stalled) cancels
 the pass before its next write, and the pass ends with `LeaseLost`. At the end the lease is
-released (its expiry set to now), so the next pass of any process may take it at once.
+released (its expiry set to now), so the next pass of any process may take it at once; what
+the pass leaves in the store besides (its success, its next due time: an `Ending`) is written
+in the release's transaction, so a pass ends with one write transaction.
 A process killed in a pass cannot release its leases: they expire after their time to live,
 except for a process on the same host (or pod) started after it, which sees that the holder's
 process is gone and takes the lease at once.
@@ -36,7 +38,7 @@ import os
 import secrets
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -212,12 +214,16 @@ class Leases(TenantScoped):
                 return None
         return Lease(lease.tenant, lease.name, lease.holder, lease.token, expires, lease.ttl)
 
-    async def release(self, lease: Lease, *, now: datetime | None = None) -> None:
-        """Give `lease` up (its expiry becomes now); nothing when it is no longer ours."""
+    async def release(self, lease: Lease, *, now: datetime | None = None,
+                      along: Sequence[Any] = ()) -> None:
+        """Give `lease` up (its expiry becomes now); nothing when it is no longer ours.
+        The statements `along` are written in the same transaction, before the release."""
         when = as_utc(now) if now else utc_now()
         stmt = (update(leases).where(*self._key(lease.name), _t.token == lease.token)
                 .values(expires_at=when))
         async with self._db.write() as conn:
+            for statement in along:
+                await conn.execute(statement)
             await conn.execute(stmt)
 
     async def holder(self, name: str, *, now: datetime | None = None) -> str | None:
@@ -231,13 +237,27 @@ class Leases(TenantScoped):
         return (_t.tenant == self.tenant, _t.name == name)
 
 
+@dataclass
+class Ending:
+    """What a pass leaves in the store besides its lease, written with the release in one
+    transaction: `statements(completed)` gives them when the work has ended (`completed`:
+    it returned); `written` says whether they were written (not when the lease was lost or
+    the store failed: then the caller writes what it must on its own)."""
+
+    statements: Callable[[bool], Sequence[Any]]
+    written: bool = False
+
+
 async def run_holding(store: Leases, name: str, work: Callable[[], Awaitable[T]], *,
-                      holder: Holder | None = None, ttl: timedelta | None = None) -> T:
+                      holder: Holder | None = None, ttl: timedelta | None = None,
+                      ending: Ending | None = None) -> T:
     """Run `work()` holding the lease `name`: take it (`LeaseHeld` when another holder has
     it, and `work` does not run), renew it every third of its time to live while `work`
-    runs, release it when `work` ends. When a renewal finds the lease gone, or the store
-    cannot renew it before it expires, `work` is cancelled (it stops at its next await,
-    before its next write) and `LeaseLost` is raised."""
+    runs, release it when `work` ends, with the `ending`'s statements in the same
+    transaction. When a renewal finds the lease gone, or the store cannot renew it before
+    it expires, `work` is cancelled (it stops at its next await, before its next write) and
+    `LeaseLost` is raised. When `work` returned but its ending could not be written, the
+    store's error is raised (the caller must not take the work as recorded)."""
     lease = await store.take(name, holder=holder, ttl=ttl)
     reset = _CURRENT.set(lease)
     try:
@@ -273,8 +293,10 @@ async def run_holding(store: Leases, name: str, work: Callable[[], Awaitable[T]]
             lease = renewed
 
     keeper = asyncio.ensure_future(keep())
+    completed = False
     try:
-        return await task
+        result = await task
+        completed = True
     except asyncio.CancelledError:
         current = asyncio.current_task()
         if lost and (current is None or current.cancelling() == 0):
@@ -287,11 +309,20 @@ async def run_holding(store: Leases, name: str, work: Callable[[], Awaitable[T]]
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         if not lost:
+            # A cancelled pass (the process stops) leaves nothing: it was not a failure.
+            ended = ending is not None and task.done() and not task.cancelled()
+            along = ending.statements(completed) if ending is not None and ended else ()
             try:
-                await store.release(lease)
-            except Exception as error:  # it expires by itself
+                await store.release(lease, along=along)
+            except Exception as error:  # the lease expires by itself
+                if completed and along:
+                    raise  # the work's end is not recorded
                 log.warning("%s: the %s lease could not be released (%s); it expires at %s",
                             store.tenant, name, error, lease.expires_at.isoformat())
+            else:
+                if ending is not None and along:
+                    ending.written = True
+    return result
 
 
 async def _holder_or_none(store: Leases, name: str) -> str | None:

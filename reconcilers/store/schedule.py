@@ -59,14 +59,15 @@ class LoopSchedules(TenantScoped):
         self, loop: str, *, completed: bool, next_run_at: datetime | None, now: datetime
     ) -> Any:
         """The statement that stores the end of a pass of ``loop`` at ``now``: when it
-        ``completed``, its success; and when it is next due. Not run here: the lease release
-        writes it in its own transaction, so that ending a pass is one transaction."""
+        ``completed``, its success; its next due time when given (None keeps the stored
+        one). Not run here: the lease's release writes it in its own transaction, so that
+        ending a pass is one transaction."""
         when = as_utc(now)
-        values: dict[str, Any] = {
-            "next_run_at": as_utc(next_run_at) if next_run_at is not None else None
-        }
+        values: dict[str, Any] = {}
         if completed:
             values["last_success_at"] = when
+        if next_run_at is not None:
+            values["next_run_at"] = as_utc(next_run_at)
         return self._upsert_statement(loop, when, **values)
 
     def _upsert_statement(self, loop: str, when: datetime, **values: Any) -> Any:

@@ -11,9 +11,16 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import event
 
 from reconcilers.runtime.runner import LOOPS, LoopOutcome, TenantRun, loop_named
-from reconcilers.runtime.schedule import Wakeup, plan_next, replan, run_on_schedule
+from reconcilers.runtime.schedule import (
+    Wakeup,
+    plan_next,
+    replan,
+    run_on_schedule,
+    scheduled_pass,
+)
 from tests.fixtures.world import World
 
 pytestmark = pytest.mark.anyio
@@ -39,6 +46,31 @@ async def test_a_pass_is_planned_from_its_end(world: World) -> None:
     passed = NOW - timedelta(minutes=10)
     assert await plan_next(run, CLEANUP, passed) == passed + timedelta(hours=48)
     assert await stored(run) == (passed + timedelta(hours=48), passed)
+
+
+async def test_a_scheduled_pass_ends_in_one_write_transaction(world: World) -> None:
+    """Issue 11: around a pass the store takes the lease (one transaction) and, in one more,
+    releases it with the pass's success and its next due time; a failed pass stores its
+    sooner due time the same way, and no success."""
+    run = run_with(world, cleanup="48h")
+    commits = 0
+
+    def commit(*_: object) -> None:
+        nonlocal commits
+        commits += 1
+
+    event.listen(world.store.engine.sync_engine, "commit", commit)
+    try:
+        outcome, due, failures = await scheduled_pass(run, CLEANUP, 0)
+        assert commits == 2
+    finally:
+        event.remove(world.store.engine.sync_engine, "commit", commit)
+    assert (outcome.ok, failures, outcome.next_due) == (True, 0, due)
+    schedule = await run.state.schedules.get("cleanup")
+    assert schedule is not None and schedule.last_success_at is not None
+    assert (schedule.next_run_at, schedule.updated_at) == (due, schedule.last_success_at)
+    assert due == schedule.updated_at + timedelta(hours=48)
+    assert await run.state.leases.holder("cleanup") is None
 
 
 async def test_a_shorter_interval_is_due_an_interval_after_the_last_pass(world: World) -> None:

@@ -8,6 +8,7 @@ import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
 from reconcilers.store import (
     LeaseHeld,
@@ -18,7 +19,7 @@ from reconcilers.store import (
     open_store,
     run_holding,
 )
-from reconcilers.store.leases import Holder, lease_ttl, process_holder
+from reconcilers.store.leases import Ending, Holder, lease_ttl, process_holder
 
 pytestmark = pytest.mark.anyio
 
@@ -135,6 +136,83 @@ async def test_run_holding_holds_the_lease_for_the_work_and_releases_it(store: S
     with pytest.raises(RuntimeError):
         await run_holding(leases, "orders", broken, holder=elsewhere("me"), ttl=TTL)
     assert await leases.holder("orders") is None
+
+
+async def test_the_release_writes_the_work_s_ending_in_its_transaction(store: Store) -> None:
+    """Issue 11: what a pass leaves (its success, its next due time) is written with the
+    release; a completed pass's success, a failed one's due time only."""
+    state = store.tenant(TENANT)
+    told: list[bool] = []
+
+    def ending(completed: bool) -> list[object]:
+        told.append(completed)
+        return [state.schedules.pass_ended("orders", completed=completed,
+                                           next_run_at=T0 + TTL, now=T0)]
+
+    async def work() -> str:
+        return "done"
+
+    done = Ending(ending)
+    assert await run_holding(state.leases, "orders", work, holder=elsewhere("me"), ttl=TTL,
+                             ending=done) == "done"
+    schedule = await state.schedules.get("orders")
+    assert schedule is not None and done.written and told == [True]
+    assert (schedule.last_success_at, schedule.next_run_at) == (T0, T0 + TTL)
+    assert await state.leases.holder("orders") is None
+
+    async def broken() -> None:
+        raise RuntimeError("a bug")
+
+    failed = Ending(lambda completed: [state.schedules.pass_ended(
+        "cleanup", completed=completed, next_run_at=T0, now=T0)])
+    with pytest.raises(RuntimeError, match="a bug"):
+        await run_holding(state.leases, "cleanup", broken, holder=elsewhere("me"), ttl=TTL,
+                          ending=failed)
+    schedule = await state.schedules.get("cleanup")
+    assert schedule is not None and failed.written
+    assert (schedule.last_success_at, schedule.next_run_at) == (None, T0)
+
+
+async def test_a_completed_work_whose_ending_cannot_be_written_is_not_taken_as_done(
+        store: Store) -> None:
+    """Issue 11: when the store cannot write a completed pass's ending, the pass is not
+    recorded: the store's error is raised, and nothing of that transaction is kept."""
+    state = store.tenant(TENANT)
+
+    async def work() -> str:
+        return "done"
+
+    broken = Ending(lambda completed: [
+        state.schedules.pass_ended("orders", completed=completed, next_run_at=T0, now=T0),
+        text("SELECT no_such_column FROM leases")])
+    with pytest.raises(Exception, match="no_such_column"):
+        await run_holding(state.leases, "orders", work, holder=elsewhere("me"), ttl=TTL,
+                          ending=broken)
+    assert not broken.written
+    assert await state.schedules.get("orders") is None
+
+
+async def test_a_cancelled_work_leaves_no_ending(store: Store) -> None:
+    """Issue 11: a pass cancelled (the process stops) is no failed pass: its ending (a
+    sooner due time after a failure) is not written; the lease is released."""
+    state = store.tenant(TENANT)
+    started, never = asyncio.Event(), asyncio.Event()
+
+    async def work() -> None:
+        started.set()
+        await never.wait()
+
+    ending = Ending(lambda completed: [state.schedules.pass_ended(
+        "orders", completed=completed, next_run_at=T0, now=T0)])
+    holding = asyncio.ensure_future(run_holding(state.leases, "orders", work,
+                                                holder=elsewhere("me"), ttl=TTL, ending=ending))
+    await started.wait()
+    holding.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await holding
+    assert not ending.written
+    assert await state.schedules.get("orders") is None
+    assert await state.leases.holder("orders") is None
 
 
 async def test_a_held_lease_keeps_the_work_from_running(store: Store) -> None:
