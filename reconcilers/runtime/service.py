@@ -336,16 +336,9 @@ class TenantService:
     async def _start(self, tenant: Tenant) -> None:
         """Start the tenant afresh: Secrets, clients, activation with the settings check
         (S-71 to S-73), loops."""
-        await self._stop_loops()
-        await self._close_run()
-        try:
-            visma, simon = await self._credentials(tenant)
-        except CredentialsError as error:
-            await self._invalid("SecretInvalid", str(error), self.kube.body())
+        run = await self._connect(tenant)
+        if run is None:
             return
-        visma_client, simon_client = build_clients(tenant, visma, simon, self.policy)
-        run = self.run = TenantRun(tenant, visma_client, simon_client,
-                                   self.store.tenant(tenant.key))
         was_enabled = self.status.get_condition(ConditionType.ACTIVE.value)
         activation = await run.activate()
         if activation.event.value != "none":
@@ -363,6 +356,20 @@ class TenantService:
         if tenant.spec.enabled and activation.settings.company_reachable:
             self._start_loops(run)
 
+    async def _connect(self, tenant: Tenant) -> TenantRun | None:
+        """Stop the loops and the old clients, read the Secrets and build new clients: the
+        tenant's new run, or None (SecretInvalid shown) when the Secrets are not usable."""
+        await self._stop_loops()
+        await self._close_run()
+        try:
+            visma, simon = await self._credentials(tenant)
+        except CredentialsError as error:
+            await self._invalid("SecretInvalid", str(error), self.kube.body())
+            return None
+        visma_client, simon_client = build_clients(tenant, visma, simon, self.policy)
+        self.run = TenantRun(tenant, visma_client, simon_client, self.store.tenant(tenant.key))
+        return self.run
+
     async def _disable(self, run: TenantRun) -> None:
         """S-73: every loop stops at once; the store notes it, so that enabling again is a
         re-activation (S-72)."""
@@ -374,16 +381,9 @@ class TenantService:
         """New Visma.net or Simon connection settings: the loops stop, the Secrets are read
         again, the clients rebuilt and the settings checked (S-71); the loops start again
         once Visma.net answers. False when the Secrets are not usable."""
-        await self._stop_loops()
-        await self._close_run()
-        try:
-            visma, simon = await self._credentials(tenant)
-        except CredentialsError as error:
-            await self._invalid("SecretInvalid", str(error), self.kube.body())
+        run = await self._connect(tenant)
+        if run is None:
             return False
-        visma_client, simon_client = build_clients(tenant, visma, simon, self.policy)
-        run = self.run = TenantRun(tenant, visma_client, simon_client,
-                                   self.store.tenant(tenant.key))
         await self._check(run)
         return True
 
