@@ -34,7 +34,7 @@ from aiohttp import web
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ErrorBody = Callable[[int, str], dict[str, Any]]
 
-FaultKind = Literal["status", "slow", "drop", "lose_response", "expire_tokens", "flag"]
+FaultKind = Literal["status", "slow", "hold", "drop", "lose_response", "expire_tokens", "flag"]
 FLAGS = web.RequestKey("faults", set)
 """The names of the `flag` faults that fired on a request: `name in request[FLAGS]`."""
 
@@ -58,7 +58,8 @@ class FaultRule:
     path) and whose method is `method` (any when None). Which of those it hits:
     `nth` = only the n-th matching request (1-based, counted from when the rule was added);
     `every` = every n-th matching request; neither = every matching request.
-    `times` caps how often it fires (None = no cap)."""
+    `times` caps how often it fires (None = no cap). A `hold` keeps the requests it hits
+    waiting until the rule is removed (`Faults.remove`)."""
 
     fault: FaultKind
     path: str = ""
@@ -123,9 +124,18 @@ class Faults:
             self.rules.append(rule)
         return rule
 
+    def remove(self, rule: FaultRule) -> None:
+        """Take one rule out; the requests a `hold` rule keeps waiting go on."""
+        with self._lock:
+            self.rules = [r for r in self.rules if r is not rule]
+
     def clear(self) -> None:
         with self._lock:
             self.rules.clear()
+
+    def _holding(self, rule: FaultRule) -> bool:
+        with self._lock:
+            return any(r is rule for r in self.rules)
 
     def _firing(self, method: str, path: str) -> list[FaultRule]:
         with self._lock:
@@ -138,6 +148,9 @@ class Faults:
         for rule in self._firing(request.method, request.path):
             if rule.fault == "slow":
                 await asyncio.sleep(rule.delay)
+            elif rule.fault == "hold":  # until the test removes the rule
+                while self._holding(rule):
+                    await asyncio.sleep(0.05)
             elif rule.fault == "expire_tokens":
                 self._expire_tokens()
             elif rule.fault == "flag":

@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 
 from reconcilers.resource.crd import CHART_CRD, PLAIN_CRD
-from tests.cluster.conftest import wait_for
 from tests.cluster.operator_process import REPO
 from tests.fixtures.cluster import ControlPlane
 
@@ -136,8 +135,10 @@ def test_without_keep_uninstall_removes_the_crd(
     assert crd is not None and "helm.sh/resource-policy" not in crd["metadata"].get(
         "annotations", {})
     assert helm("uninstall", release).returncode == 0
-    wait_for(lambda: installed_crd(control_plane, chart.crd) is None or None, 30,
-             "the CRD to be deleted with the release")
+    # Helm deleted it; the API server finishes the deletion in its own time (its CRD
+    # finalizer), which on a busy machine may take a while: gone or going both show it.
+    crd = installed_crd(control_plane, chart.crd)
+    assert crd is None or crd["metadata"].get("deletionTimestamp"), crd
 
 
 def test_a_crd_applied_with_kubectl_is_taken_over_once_labelled_for_the_release(

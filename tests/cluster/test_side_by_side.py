@@ -2,9 +2,10 @@
 S-4 across processes): whenever one of them runs the tenant's orders pass the other skips
 it, and every work order archived meanwhile becomes exactly one Visma.net document.
 
-Each create in Visma.net is slowed, and every round asks the operator to run its loops now
-(the annotation): in every other round while the CLI's create waits in Visma.net, in the
-others before the CLI starts, so that each finds the other running the pass.
+In every round Visma.net holds each create until the round has seen the two meet, and the
+operator is asked to run its loops now (the annotation): in every other round before the CLI
+starts (the CLI finds the operator's pass running), in the others while the CLI's create is
+held (the operator finds the CLI's pass running).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from tests.cluster.test_operator import archive_work_order, sales_orders
 pytestmark = pytest.mark.cluster
 
 ROUNDS = 25
-SLOW_CREATE_SECONDS = 2.0
 SCHEDULE = {"masterData": "5m", "orders": "10s", "imports": "5m"}
 SKIPPED = "another process is running the orders pass of this tenant (holder "
 SETTLE_TIMEOUT = 300
@@ -52,8 +52,6 @@ def test_operator_and_cli_side_by_side_send_each_work_order_once(
             "--loop", "orders", "--once", "--json"]
     environment = {k: v for k, v in os.environ.items() if not k.startswith("SIMON_VISMA_")}
     environment["PYTHONPATH"] = str(REPO)
-    emulators.visma.faults.add("slow", path=r"^/api/v3/SalesOrders$", method="POST",
-                               delay=SLOW_CREATE_SECONDS)
 
     archived: list[int] = []
     cli_skipped = cli_sent = 0
@@ -72,17 +70,29 @@ def test_operator_and_cli_side_by_side_send_each_work_order_once(
         run_now = ["annotate", "--overwrite", "vismaintegrations.simon-visma.io", tenant.name,
                    "-n", namespace, f"{RUN_REQUESTED}=round-{round_}"]
         before = creates()
-        if round_ % 2 == 0:  # the operator first, the CLI while its create waits
-            kube.kubectl(*run_now)
-            wait_for(create_sent(before), 60, "the operator's create")
-            cli = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   text=True, cwd=tmp_path, env=environment)
-        else:  # the CLI first, the operator while the CLI's create waits
-            cli = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   text=True, cwd=tmp_path, env=environment)
-            wait_for(create_sent(before, cli), 120, "the CLI's create")
-            kube.kubectl(*run_now)
-        out, err = cli.communicate(timeout=300)
+        hold = emulators.call(emulators.visma.faults.add, "hold", path=r"^/api/v3/SalesOrders$",
+                              method="POST")
+        ended: tuple[str, str] | None = None
+        try:
+            if round_ % 2 == 0:  # the operator first, the CLI while its create is held
+                kube.kubectl(*run_now)
+                wait_for(create_sent(before), 60, "the operator's create")
+                cli = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                       text=True, cwd=tmp_path, env=environment)
+                ended = cli.communicate(timeout=300)
+            else:  # the CLI first, the operator while the CLI's create is held
+                cli = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                       text=True, cwd=tmp_path, env=environment)
+                wait_for(create_sent(before, cli), 120, "the CLI's create")
+                seen = operator.output().count(SKIPPED)
+                kube.kubectl(*run_now)
+                # The operator's pass finds the CLI's running (unless the CLI ended: it found
+                # a scheduled pass of the operator running, whose create is the one held).
+                wait_for(lambda: operator.output().count(SKIPPED) > seen
+                         or cli.poll() is not None, 120, "the operator to skip its pass")
+        finally:
+            emulators.call(emulators.visma.faults.remove, hold)
+        out, err = ended or cli.communicate(timeout=300)
         assert cli.returncode == 0, err
         for value in tenant.secret_values:
             assert value not in out + err
@@ -103,7 +113,6 @@ def test_operator_and_cli_side_by_side_send_each_work_order_once(
     counts = {m: markers().count(m) for m in wanted}
     assert {m: n for m, n in counts.items() if n != 1} == {}
     assert len([m for m in markers() if m and m.startswith("SIMON-WO-")]) == len(wanted)
-    # They did meet: the CLI found the operator running the pass, or the other way round.
     operator_skipped = operator.output().count(SKIPPED)
     print(f"\nside by side: {ROUNDS} rounds; the CLI sent {cli_sent} and skipped {cli_skipped} "
           f"passes, the operator skipped {operator_skipped}")
