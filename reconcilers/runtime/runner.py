@@ -115,6 +115,9 @@ class LoopOutcome:
     next_due: datetime | None = None
     """The next due time stored with the pass's end (when `run_loop` was given a plan and
     the store wrote it)."""
+    succeeded_at: datetime | None = None
+    """The pass's success as stored with its end (its schedule row's `last_success_at`),
+    when it completed and the store wrote it."""
 
     @property
     def ok(self) -> bool:
@@ -201,22 +204,21 @@ class TenantRun:
         exception, and so is a pass skipped because another process holds the lease.
         The lease's release stores, in its one transaction, the pass's success (when it
         completed) and its next due time from `plan` (`LoopOutcome.next_due`)."""
-        planned: list[datetime] = []
+        ended: list[tuple[datetime | None, datetime | None]] = []
 
         def end(completed: bool) -> Sequence[Any]:
             now = utc_now()
             due = plan(completed, now) if plan is not None else None
             if due is None and not completed:
                 return ()
-            if due is not None:
-                planned.append(due)
+            ended.append((due, now if completed else None))
             return [self.state.schedules.pass_ended(loop.key, completed=completed,
                                                     next_run_at=due, now=now)]
 
         ending = Ending(end)
         outcome = await self._pass(loop, ending)
-        if ending.written and planned:
-            outcome.next_due = planned[0]
+        if ending.written and ended:
+            outcome.next_due, outcome.succeeded_at = ended[0]
         return outcome
 
     async def _pass(self, loop: AnyLoop, ending: Ending) -> LoopOutcome:

@@ -64,6 +64,7 @@ from reconcilers.runtime.runner import LOOPS, LoopOutcome, TenantRun, build_clie
 from reconcilers.runtime.schedule import Wakeup, replan, run_on_schedule
 from reconcilers.runtime.secret_index import SecretIndex
 from reconcilers.runtime.status import (
+    StoreReads,
     build_status,
     failing_message,
     with_credentials_advice,
@@ -163,6 +164,8 @@ class TenantService:
         self.patched: dict[str, Any] = self.status.to_wire()
         self.outcomes: dict[str, LoopOutcome] = {}
         """The latest pass of each loop, by loop key."""
+        self._reads = StoreReads()
+        """What the latest status read from the store."""
         self.run: TenantRun | None = None
         self._loops: asyncio.Task[None] | None = None
         self._loops_stop = asyncio.Event()
@@ -488,7 +491,7 @@ class TenantService:
         async with self._reporting:  # one at a time, so the last one built is the newest
             assert self.run is not None
             self.status = await build_status(self.run, self.status, self.outcomes,
-                                             self.run.settings, utc_now())
+                                             self.run.settings, utc_now(), self._reads)
             await self._patch()
 
     async def _patch(self, *, force: bool = False) -> None:

@@ -8,11 +8,13 @@ summary `Ready`.
 `worth_patching` keeps status writes down: a pass that changed nothing but its own timestamps
 patches at most every few minutes (each PATCH is a watch event for every client).
 
-Status is built after every pass, so it reads the store no more than it must: a section made
-from the store alone (`STORE_SECTIONS`) is read again only when a loop that changes what it
-counts completed a pass since the previous status (its schedule row says so, whichever process
-ran it), failed its latest pass (it may have written part), or the activation changed (a
-wipe); otherwise the previous section stays, with the schedule's times.
+Status is built after every pass, so it reads the store no more than it must
+(`StoreReads`): the schedule rows every time; a section made from the store alone
+(`STORE_SECTIONS`), the activation and the integration log's errors only when this process
+wrote to what they are read from since the previous status, when a pass of another process
+completed since (a schedule row says so), when a loop that writes there failed its latest
+pass (it may have written part), or when they were last read `REFRESH` ago; otherwise the
+previous section stays, with the schedule's times. An idle pass adds one store read.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,18 +37,63 @@ from reconcilers.resource.status import (
     VismaIntegrationStatus,
 )
 from reconcilers.runtime.runner import LOOPS, AnyLoop, LoopOutcome, TenantRun
+from reconcilers.store import TenantState
 from reconcilers.store.records import LoopSchedule
 
 log = logging.getLogger(__name__)
 
 TIMESTAMP_SLACK = timedelta(minutes=5)
-STORE_SECTIONS: dict[str, tuple[str, ...]] = {
-    "masterdata": ("masterdata", "cleanup"),
-    "orders": ("orders",),
-    "imports": ("imports",),
+REFRESH = timedelta(minutes=5)
+"""However little this process wrote, status reads everything again this often: what
+another process wrote (a `simon-visma run` beside the operator) shows within it."""
+
+
+@dataclass(frozen=True)
+class StoreSection:
+    """A loop's status section made from the store alone."""
+
+    loops: tuple[str, ...]
+    """The loops whose passes change what it counts (cleanup removes what master data
+    mirrored), by key."""
+    parts: tuple[str, ...]
+    """The parts of `TenantState` it is read from."""
+
+
+STORE_SECTIONS: dict[str, StoreSection] = {
+    "masterdata": StoreSection(("masterdata", "cleanup"), ("links", "marks", "first_imports")),
+    "orders": StoreSection(("orders",), ("ledger",)),
+    "imports": StoreSection(("imports",), ("imported_orders",)),
 }
-"""The loops whose section is made from the store alone, by loop key, and the loops whose
-passes change what that section counts (cleanup removes what master data mirrored)."""
+"""The sections made from the store alone, by loop key."""
+READ_PARTS = ("activation", "log", *sorted({part for section in STORE_SECTIONS.values()
+                                             for part in section.parts}))
+"""The parts of `TenantState` status reads (besides the schedule rows)."""
+
+
+@dataclass
+class StoreReads:
+    """What status last read from the store for one tenant's state, so that the next status
+    reads again only what may have changed (see the module)."""
+
+    state: TenantState | None = None
+    """The state read (a new run of the tenant has a new one: everything is read again)."""
+    writes: dict[str, int] = field(default_factory=dict)
+    """Each part's `writes` when it was last read (absent: not read, or the read failed)."""
+    logged: list[RecentError] = field(default_factory=list)
+    """The integration log's unresolved errors as last read, oldest first."""
+    read_at: datetime | None = None
+    """When everything was last read."""
+
+    def stale(self, state: TenantState, now: datetime) -> set[str]:
+        """The parts to read again: those written through `state` since they were read;
+        all of them for a new state or once `REFRESH` passed."""
+        if (self.state is not state or self.read_at is None
+                or now - self.read_at >= REFRESH or now < self.read_at):
+            return set(READ_PARTS)
+        return {part for part in READ_PARTS
+                if self.writes.get(part) != getattr(state, part).writes}
+
+
 TABLE_NAMES = {"workorder": "work order", "customer": "customer",
                "workaddress": "work address", "item": "item"}
 
@@ -56,71 +104,86 @@ async def build_status(
     outcomes: Mapping[str, LoopOutcome],
     settings: SettingsCheck | None,
     now: datetime,
+    reads: StoreReads | None = None,
 ) -> VismaIntegrationStatus:
     """The status for the tenant as it is now; `outcomes` are the latest pass of each loop
-    that ran in this process, by loop key."""
+    that ran in this process, by loop key. `reads` is what the previous status read (updated
+    here); without it everything is read."""
+    reads = reads if reads is not None else StoreReads()
     spec, state = run.tenant.spec, run.state
     status = previous.model_copy(deep=True)
     status.observed_generation = run.tenant.generation
     status.company_id = spec.visma.company_id
+    stale = reads.stale(state, now)
+    everything = stale == set(READ_PARTS)
+    writes = {part: getattr(state, part).writes for part in READ_PARTS}  # before reading
     schedules = await state.schedules.all()
-    activation = await state.activation.get()
-    if activation is not None:
-        status.activation = ActivationStatus(
-            activated_at=activation.activated_at,
-            event="first" if activation.is_first_activation else "reactivation",
-            wiped=[WipeKind(kind) for kind in activation.wiped_kinds] or None)
+    if "activation" in stale:
+        activation = await state.activation.get()
+        if activation is not None:
+            status.activation = ActivationStatus(
+                activated_at=activation.activated_at,
+                event="first" if activation.is_first_activation else "reactivation",
+                wiped=[WipeKind(kind) for kind in activation.wiped_kinds] or None)
     unchanged = status.activation == previous.activation
     for loop in LOOPS:
         outcome = outcomes.get(loop.key)
-        field = field_named(VismaIntegrationStatus, loop.name)
-        kept = getattr(status, field)
-        if unchanged and _still_true(loop, kept, previous, outcomes, schedules):
+        attribute = field_named(VismaIntegrationStatus, loop.name)
+        kept = getattr(status, attribute)
+        if unchanged and _still_true(loop, kept, previous, outcomes, schedules, stale):
             schedule = schedules.get(loop.key)
-            setattr(status, field, kept.model_copy(update={
+            setattr(status, attribute, kept.model_copy(update={
                 "last_success_time": schedule.last_success_at if schedule else None}))
             continue
         try:
             section = await loop.status(
                 state, schedules.get(loop.key),
                 outcome.result if outcome is not None and outcome.ok else None,
-                getattr(status, field))
+                getattr(status, attribute))
         except Exception:  # the store: the section stays as it was, the conditions are told
             log.exception("%s: the %s section of status could not be read", run.tenant.key,
                           loop.key)
+            for part in STORE_SECTIONS[loop.key].parts if loop.key in STORE_SECTIONS else ():
+                writes.pop(part, None)  # read again next time
             continue
-        setattr(status, field, section)
+        setattr(status, attribute, section)
 
-    logged = [
-        RecentError(time=e.time, table=TABLE_NAMES.get(e.table.value, e.table.value), key=e.key,
-                    message=e.message, action=e.action)
-        for e in reversed(await state.log.recent_errors(RECENT_ERRORS_LIMIT))
-    ]
+    if "log" in stale:
+        reads.logged = [
+            RecentError(time=e.time, table=TABLE_NAMES.get(e.table.value, e.table.value),
+                        key=e.key, message=e.message, action=e.action)
+            for e in reversed(await state.log.recent_errors(RECENT_ERRORS_LIMIT))
+        ]
     failing = loop_errors(run, outcomes, previous, now)
     room = RECENT_ERRORS_LIMIT - len(failing)
-    status.recent_errors = [*(logged[-room:] if room > 0 else []), *failing]
+    status.recent_errors = [*(reads.logged[-room:] if room > 0 else []), *failing]
     status.error_count = len(status.recent_errors)
     set_conditions(status, run, outcomes, settings, now, schedules)
+    reads.state, reads.writes = state, writes
+    if everything:
+        reads.read_at = now
     return status
 
 
 def _still_true(loop: AnyLoop, section: Any, previous: VismaIntegrationStatus,
-                outcomes: Mapping[str, LoopOutcome], schedules: Mapping[str, LoopSchedule]
-                ) -> bool:
+                outcomes: Mapping[str, LoopOutcome], schedules: Mapping[str, LoopSchedule],
+                stale: set[str]) -> bool:
     """The loop's section in `previous` still says what the store would: it is made from the
-    store alone, and no loop that changes what it counts completed a pass since or failed
-    its latest one."""
-    writers = STORE_SECTIONS.get(loop.key)
-    if writers is None or section is None:
+    store alone, none of the parts it is read from is `stale`, no loop that changes what it
+    counts failed its latest pass, and none completed a pass in another process since (its
+    stored success is the one shown or this process's latest)."""
+    made = STORE_SECTIONS.get(loop.key)
+    if made is None or section is None or stale.intersection(made.parts):
         return False
-    for key in writers:
+    for key in made.loops:
         outcome = outcomes.get(key)
         if outcome is not None and not outcome.ok:
             return False
         shown = getattr(previous, field_named(VismaIntegrationStatus, _loop(key).name))
         schedule = schedules.get(key)
-        if (shown.last_success_time if shown is not None else None) != (
-                schedule.last_success_at if schedule is not None else None):
+        stored = schedule.last_success_at if schedule is not None else None
+        if stored not in (shown.last_success_time if shown is not None else None,
+                          outcome.succeeded_at if outcome is not None else None):
             return False
     return True
 

@@ -87,7 +87,7 @@ class ActivationState(TenantScoped):
         one gets the event.
         """
         when = as_utc(now) if now else utc_now()
-        async with self._db.write() as conn:
+        async with self._write() as conn:
             known = enabled and pair is not None and await _pair_known(conn, pair)
             insert = (
                 self._db.insert(tenant_activations)
@@ -176,7 +176,7 @@ class ActivationState(TenantScoped):
         Record kind by kind with ``complete=False`` to resume a wipe interrupted midway.
         """
         when = as_utc(now) if now else utc_now()
-        async with self._db.write() as conn:
+        async with self._write() as conn:
             row = await self._row(conn, lock=True, must_exist=True)
             if row.activation_count == 0:
                 raise ValueError(f"tenant {self.tenant} was never activated: nothing to wipe")

@@ -59,3 +59,11 @@ class TenantScoped:
     def __init__(self, db: Database, tenant: str) -> None:
         self._db = db
         self.tenant = tenant
+        self.writes = 0
+        """Write transactions begun through this part by this process: what reads from the
+        store (the tenant's status) need not read again after none."""
+
+    def _write(self) -> Any:
+        """A write transaction (`Database.write`), counted in `writes`."""
+        self.writes += 1
+        return self._db.write()

@@ -77,7 +77,7 @@ class ImportedOrders(TenantScoped):
             .on_conflict_do_nothing(index_elements=[_t.tenant, _t.order_key])
             .returning(_t.order_key)
         )
-        async with self._db.write() as conn:
+        async with self._write() as conn:
             return (await conn.execute(stmt)).first() is not None
 
     async def count(self) -> int:

@@ -60,7 +60,7 @@ class IntegrationLog(TenantScoped):
         when = as_utc(time) if time else utc_now()
         key, message = stored_key(key), stored_text(message)
         action = stored_text(action) if action is not None else None
-        async with self._db.write() as conn:
+        async with self._write() as conn:
             if dedupe:
                 existing = (
                     await conn.execute(
@@ -186,13 +186,13 @@ class IntegrationLog(TenantScoped):
         )
         if severities is not None:
             stmt = stmt.where(_t.severity.in_([Severity(s).value for s in severities]))
-        async with self._db.write() as conn:
+        async with self._write() as conn:
             result = await conn.execute(stmt)
         return result.rowcount
 
     async def prune(self, older_than: datetime) -> int:
         """Delete entries from before ``older_than``; how many were deleted."""
-        async with self._db.write() as conn:
+        async with self._write() as conn:
             result = await conn.execute(
                 delete(integration_log).where(
                     _t.tenant == self.tenant, _t.time < as_utc(older_than)

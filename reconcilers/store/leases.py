@@ -186,7 +186,7 @@ class Leases(TenantScoped):
             set_=values,
             where=or_(_t.expires_at <= when, _t.holder == who.name),
         ).returning(_t.token)
-        async with self._db.write() as conn:
+        async with self._write() as conn:
             won = (await conn.execute(stmt)).first() is not None
             if not won:
                 row = (await conn.execute(select(_t.holder, _t.host, _t.pid, _t.token,
@@ -209,7 +209,7 @@ class Leases(TenantScoped):
         expires = when + lease.ttl
         stmt = (update(leases).where(*self._key(lease.name), _t.token == lease.token)
                 .values(expires_at=expires))
-        async with self._db.write() as conn:
+        async with self._write() as conn:
             if (await conn.execute(stmt)).rowcount != 1:
                 return None
         return Lease(lease.tenant, lease.name, lease.holder, lease.token, expires, lease.ttl)
@@ -221,7 +221,7 @@ class Leases(TenantScoped):
         when = as_utc(now) if now else utc_now()
         stmt = (update(leases).where(*self._key(lease.name), _t.token == lease.token)
                 .values(expires_at=when))
-        async with self._db.write() as conn:
+        async with self._write() as conn:
             for statement in along:
                 await conn.execute(statement)
             await conn.execute(stmt)

@@ -123,7 +123,7 @@ class WorkOrderLedger(TenantScoped):
                 finished_at=None,
             )
         )
-        async with self._db.write() as conn:
+        async with self._write() as conn:
             won = (await conn.execute(insert)).first() is not None
             if not won:
                 won = (await conn.execute(retake)).rowcount == 1
@@ -201,7 +201,7 @@ class WorkOrderLedger(TenantScoped):
             .values(claim_token=token, claimed_by=lease, attempts=_t.attempts + 1,
                     updated_at=when, claimed_at=when)
         )
-        async with self._db.write() as conn:
+        async with self._write() as conn:
             if (await conn.execute(stmt)).rowcount != 1:
                 return None
             row = (
@@ -256,7 +256,7 @@ class WorkOrderLedger(TenantScoped):
         None when the row already is where the transition leads (a repeated call)."""
         when = as_utc(now) if now else utc_now()
         wo = claim.work_order_id
-        async with self._db.write() as conn:
+        async with self._write() as conn:
             row = (
                 await conn.execute(
                     select(work_order_ledger).where(*self._key(wo)).with_for_update()

@@ -139,7 +139,7 @@ class Links(TenantScoped):
                 "updated_at": stmt.excluded.updated_at,
             },
         )
-        async with self._db.write() as conn:
+        async with self._write() as conn:
             await conn.execute(stmt, rows)
         return len(rows)
 
@@ -147,7 +147,7 @@ class Links(TenantScoped):
         """Remove the link of ``visma_key``; True when there was one."""
         kind = LinkKind(kind)
         t = links.c
-        async with self._db.write() as conn:
+        async with self._write() as conn:
             result = await conn.execute(
                 delete(links).where(
                     t.tenant == self.tenant, t.kind == kind.value, t.visma_key == visma_key
@@ -159,7 +159,7 @@ class Links(TenantScoped):
         """Remove the links to the Simon record ``simon_id`` (after it was deleted in Simon)."""
         kind = LinkKind(kind)
         t = links.c
-        async with self._db.write() as conn:
+        async with self._write() as conn:
             result = await conn.execute(
                 delete(links).where(
                     t.tenant == self.tenant, t.kind == kind.value, t.simon_id == simon_id
@@ -173,7 +173,7 @@ class Links(TenantScoped):
         stmt = delete(links).where(t.tenant == self.tenant)
         if kind is not None:
             stmt = stmt.where(t.kind == LinkKind(kind).value)
-        async with self._db.write() as conn:
+        async with self._write() as conn:
             result = await conn.execute(stmt)
         return result.rowcount
 

@@ -43,7 +43,7 @@ class HighWaterMarks(TenantScoped):
             index_elements=[t.tenant, t.kind],
             set_={"mark": stmt.excluded.mark, "updated_at": stmt.excluded.updated_at},
         )
-        async with self._db.write() as conn:
+        async with self._write() as conn:
             await conn.execute(stmt)
         return HighWaterMark(kind=kind, mark=mark, updated_at=when)
 
@@ -110,7 +110,7 @@ class FirstImports(TenantScoped):
                 "finished_at": None,
             },
         )
-        async with self._db.write() as conn:
+        async with self._write() as conn:
             await conn.execute(stmt)
             row = (
                 await conn.execute(
@@ -146,7 +146,7 @@ class FirstImports(TenantScoped):
         if done is not None:
             update["done"] = done
         stmt = stmt.on_conflict_do_update(index_elements=[t.tenant, t.kind], set_=update)
-        async with self._db.write() as conn:
+        async with self._write() as conn:
             await conn.execute(stmt)
             row = (
                 await conn.execute(
@@ -178,7 +178,7 @@ async def _forget(part: TenantScoped, table: Table, kind: str | None) -> None:
     stmt = delete(table).where(t.tenant == part.tenant)
     if kind is not None:
         stmt = stmt.where(t.kind == kind)
-    async with part._db.write() as conn:
+    async with part._write() as conn:
         await conn.execute(stmt)
 
 

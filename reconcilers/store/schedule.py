@@ -81,7 +81,7 @@ class LoopSchedules(TenantScoped):
     async def _upsert(self, loop: str, when: datetime, **values: Any) -> LoopSchedule:
         # The row as written, in the same statement (no select after it).
         stmt = self._upsert_statement(loop, when, **values).returning(*loop_schedules.c)
-        async with self._db.write() as conn:
+        async with self._write() as conn:
             row = (await conn.execute(stmt)).one()
         return _schedule(row)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import event
 
 from reconcilers.loops.activation import SettingsCheck
 from reconcilers.loops.cleanup import CleanupResult
@@ -14,7 +15,7 @@ from reconcilers.loops.orders import OrdersResult
 from reconcilers.resource.status import VismaIntegrationStatus
 from reconcilers.runtime.runner import LOOPS, LoopOutcome, TenantRun, loop_named
 from reconcilers.runtime.schedule import plan_next
-from reconcilers.runtime.status import build_status, worth_patching
+from reconcilers.runtime.status import REFRESH, StoreReads, build_status, worth_patching
 from reconcilers.store import LinkKind, LinkUpdate
 from tests.fixtures.world import World
 
@@ -131,40 +132,53 @@ async def test_each_section_shows_its_loops_last_success_and_plan(sqlite_world: 
     assert datetime.fromisoformat(wire["cleanup"]["nextRunTime"]) == planned
 
 
-async def test_a_section_is_read_from_the_store_again_only_when_its_counts_can_have_changed(
+async def test_status_reads_the_store_again_only_where_its_counts_can_have_changed(
         sqlite_world: World) -> None:
-    """Status is built after every pass: the master-data section is read from the store again
-    when master data or cleanup completed a pass since (whichever process ran it) or failed,
-    and otherwise kept (with its loops' times), so an idle pass of another loop costs no
-    count queries."""
+    """Status is built after every pass, so an idle pass must not cost count queries: the
+    master-data section is read again when this process wrote links since, when master data
+    or cleanup completed a pass in another process since (its schedule row says so) or
+    failed, and in any case every REFRESH; otherwise it is kept (with its loops' times)."""
     run = sqlite_world.run()
-    links = run.state.links
+    elsewhere = sqlite_world.store.tenant(run.state.key)  # another process's view of it
     done = {loop.key: LoopOutcome(loop, None) for loop in LOOPS}
+    reads = StoreReads()
+    statements: list[str] = []
+    engine = sqlite_world.store.engine.sync_engine
+    event.listen(engine, "before_cursor_execute",
+                 lambda _c, _cur, sql, *_: statements.append(sql))
 
-    async def customers(previous: VismaIntegrationStatus) -> VismaIntegrationStatus:
-        return await build_status(run, previous, done, VALID, NOW)
+    async def customers(previous: VismaIntegrationStatus, *, now: datetime = NOW,
+                        outcomes: dict[str, LoopOutcome] = done) -> int:
+        nonlocal status
+        statements.clear()
+        status = await build_status(run, previous, outcomes, VALID, now, reads)
+        assert status.master_data is not None
+        return status.master_data.customers
 
-    status = await customers(VismaIntegrationStatus.model_validate({}))
-    assert status.master_data is not None and status.master_data.customers == 0
+    status = VismaIntegrationStatus.model_validate({})
+    assert await customers(status) == 0
 
-    await links.put_many(LinkKind.CUSTOMER, [LinkUpdate("10001", 1, "a")])
-    status = await customers(status)  # no master-data or cleanup pass since: kept
-    assert status.master_data is not None and status.master_data.customers == 0
+    assert await customers(status) == 0  # nothing written since: only the schedule rows read
+    assert [sql for sql in statements if sql.startswith("SELECT")] == [
+        sql for sql in statements if "FROM loop_schedules" in sql]
 
-    await run.state.schedules.record_success("masterdata", now=NOW)
-    status = await customers(status)
-    assert status.master_data is not None and status.master_data.customers == 1
-    assert status.master_data.last_success_time == NOW
+    await elsewhere.links.put_many(LinkKind.CUSTOMER, [LinkUpdate("10001", 1, "a")])
+    assert await customers(status) == 0  # another process wrote, but completed no pass yet
 
-    await links.delete(LinkKind.CUSTOMER, "10001")
-    await run.state.schedules.record_success("cleanup", now=NOW)
-    status = await customers(status)  # cleanup removed what master data mirrored
-    assert status.master_data is not None and status.master_data.customers == 0
+    await elsewhere.schedules.record_success("masterdata", now=NOW)
+    assert await customers(status) == 1  # its pass completed
+    assert status.master_data is not None and status.master_data.last_success_time == NOW
 
-    await links.put_many(LinkKind.CUSTOMER, [LinkUpdate("10002", 2, "b")])
+    await run.state.links.delete(LinkKind.CUSTOMER, "10001")  # this process wrote
+    assert await customers(status) == 0
+
+    await elsewhere.links.put_many(LinkKind.CUSTOMER, [LinkUpdate("10002", 2, "b")])
     failed = {**done, "masterdata": LoopOutcome(MASTER_DATA, None, UNREACHABLE)}
-    status = await build_status(run, status, failed, VALID, NOW)  # it may have written part
-    assert status.master_data is not None and status.master_data.customers == 1
+    assert await customers(status, outcomes=failed) == 1  # it may have written part
+
+    await elsewhere.links.put_many(LinkKind.CUSTOMER, [LinkUpdate("10003", 3, "c")])
+    assert await customers(status) == 1
+    assert await customers(status, now=NOW + REFRESH) == 2  # read again in any case
 
 
 @pytest.mark.parametrize("section", [loop.name for loop in LOOPS])
