@@ -12,14 +12,15 @@ First a baseline of a few tenants is applied and measured, then the rest up to -
 the same operator process(es). Each phase prints: the time from apply to the first and to the
 last tenant Ready, tenants never Ready, and over a steady-state window: tenants silent (no
 pass counted in the metrics for more than three intervals), schedule lag p50/p99 as a share
-of the interval (simon_visma_schedule_lag_seconds, read after each new pass), operator CPU per
-pass (process CPU time from /proc over the passes counted by simon_visma_loop_runs_total),
+of the loop's interval (simon_visma_schedule_lag_seconds, read after each new pass), operator
+CPU per pass (process CPU time from /proc over the passes counted by simon_visma_loop_runs_total),
 RSS per process and API server requests per minute (its apiserver_request_total, less what the
 API server does on its own, measured before the operator starts). With --replicas > 1 and
 --kill, one replica is SIGKILLed and the time until every one of its tenants names another
 pod in status.servedBy and is Ready is printed. Nothing is asserted.
 
-    python bench/operator_scale.py [--tenants 200] [--baseline 10] [--interval 10]
+    python bench/operator_scale.py [--tenants 200] [--baseline 10] [--interval 10 |
+        --default-schedule]
         [--seconds 60] [--database sqlite|postgresql|URL] [--replicas 1] [--kill]
 """
 
@@ -196,9 +197,22 @@ def difference(after: dict[Any, float], before: dict[Any, float]) -> dict[Any, f
 # --------------------------------------------------------------------------- what is made
 
 
-def tenant_objects(base: str, first: int, count: int, interval: int) -> list[dict[str, Any]]:
+DEFAULT_SCHEDULE = {"masterdata": 120, "orders": 30, "imports": 120}
+"""The resource's default intervals (spec.schedule), in seconds, by loop."""
+
+
+def intervals(args: argparse.Namespace) -> dict[str, int]:
+    """Seconds between passes of masterData, orders and imports: --interval, or with
+    --default-schedule the resource's defaults."""
+    if args.default_schedule:
+        return dict(DEFAULT_SCHEDULE)
+    return {loop: args.interval for loop in DEFAULT_SCHEDULE}
+
+
+def tenant_objects(base: str, first: int, count: int,
+                   every: dict[str, int]) -> list[dict[str, Any]]:
     """Namespaces, Secrets and VismaIntegrations t<first> .. t<first+count-1>, ten tenants to
-    a namespace."""
+    a namespace, whose loops run every `every` seconds (by loop)."""
     from emulators.visma import DEFAULT_TENANT_ID
 
     objects: list[dict[str, Any]] = []
@@ -214,9 +228,9 @@ def tenant_objects(base: str, first: int, count: int, interval: int) -> list[dic
                 secret["metadata"]["namespace"] = namespace
                 objects.append(secret)
         tenant["metadata"] = {"name": f"t{index:04d}", "namespace": namespace}
-        every = f"{interval}s"
-        tenant["spec"]["schedule"] = {"masterData": every, "orders": every, "imports": every,
-                                      "cleanup": "48h"}
+        tenant["spec"]["schedule"] = {"masterData": f"{every['masterdata']}s",
+                                      "orders": f"{every['orders']}s",
+                                      "imports": f"{every['imports']}s", "cleanup": "48h"}
         # Every tenant reads the same Simon: no activation wipe, or they would empty it.
         tenant["spec"]["activation"] = {"wipeOnFirstActivation": [], "wipeOnReactivation": []}
         tenant["spec"]["imports"] = {"salesOrders": {"enabled": True}}
@@ -337,12 +351,13 @@ class Bench:
     def grow_to(self, count: int) -> Phase:
         phase = Phase(count)
         added = count - self.applied
-        objects = tenant_objects(self.base, self.applied, added, self.args.interval)
+        objects = tenant_objects(self.base, self.applied, added, intervals(self.args))
         new = {key_of(obj) for obj in objects if obj["kind"] == "VismaIntegration"}
         started = time.monotonic()  # the operator sees the first tenants while kubectl applies
         apply(self.cp, objects)
         self.applied = count
-        deadline = started + max(120.0, 3.0 * self.args.interval + 1.0 * added)
+        deadline = started + max(120.0, 3.0 * max(intervals(self.args).values())
+                                 + 1.0 * added)
         while time.monotonic() < deadline:
             done = sum(ready(obj) for obj in self.api.tenants() if key_of(obj) in new)
             if done and phase.first_ready_s is None:
@@ -368,7 +383,8 @@ class Bench:
 
     def steady(self, phase: Phase) -> None:
         """The steady-state window: passes, lag, silence, CPU, requests."""
-        seconds, interval = self.args.seconds, self.args.interval
+        seconds, every = self.args.seconds, intervals(self.args)
+        interval = min(every.values())
         operators = self.live()
         cpu = {op: cpu_seconds(op.process.pid) for op in operators if op.process}
         apiserver_cpu = cpu_seconds(self.api.pid())
@@ -390,7 +406,7 @@ class Bench:
                 if runs > previous.runs.get(key, 0.0):
                     last_pass[key[0]] = moment
                     if key in now.lag:
-                        lags.append(now.lag[key] / interval)
+                        lags.append(now.lag[key] / every.get(key[1], interval))
             previous = now
         elapsed = time.monotonic() - started
         phase.scrape_lines = max((s.lines for s in scrapes), default=0)
@@ -403,7 +419,7 @@ class Bench:
         phase.cpu_ms_per_pass = 1000 * spent / max(1, phase.passes)
         phase.cpu_share = spent / elapsed
         phase.apiserver_cpu_share = (cpu_seconds(self.api.pid()) - apiserver_cpu) / elapsed
-        silent_after = 3 * interval
+        silent_after = 3 * max(every.values())
         end = time.monotonic()
         phase.silent = sum(1 for obj in self.api.tenants()
                            if end - last_pass.get(key_of(obj), started) > silent_after)
@@ -449,7 +465,7 @@ class Bench:
         victim.process.send_signal(signal.SIGKILL)
         victim.process.wait()
         started = time.monotonic()
-        deadline = started + max(120.0, 10.0 * self.args.interval)
+        deadline = started + max(120.0, 10.0 * min(intervals(self.args).values()))
         served_after: float | None = None
         while time.monotonic() < deadline:
             mine = [obj for obj in self.api.tenants() if key_of(obj) in moved]
@@ -500,12 +516,18 @@ class Spy:
         return [f"{100 * n / max(1, total):5.1f}% {frame}" for frame, n in heaviest]
 
 
+def schedule_words(args: argparse.Namespace) -> str:
+    if args.default_schedule:
+        return "the default schedule (orders every 30s, masterData and imports every 2m)"
+    return f"masterData/orders/imports every {args.interval}s"
+
+
 def show(phases: list[Phase], args: argparse.Namespace) -> None:
     def seconds(value: float | None) -> str:
         return f"{value:.1f}s" if value is not None else "never"
 
     print(f"\nOperator at scale: {args.replicas} replica(s), {args.database} database, "
-          f"masterData/orders/imports every {args.interval}s, steady-state window "
+          f"{schedule_words(args)}, steady-state window "
           f"{args.seconds:.0f}s (targets: lag p99 <= 10% of the interval, RSS <= 500 MB per "
           "process at 1,000 tenants, an idle pass a few ms of CPU)")
     print(f"{'tenants':>7} {'1st Ready':>9} {'all Ready':>9} {'never':>5} {'silent':>6} "
@@ -535,8 +557,8 @@ def show(phases: list[Phase], args: argparse.Namespace) -> None:
             for line in p.profile:
                 print(f"    {line}")
     print("(1st/all Ready: from kubectl apply of the phase's new tenants; lag as a share of "
-          "the interval; cpu/pass: operator CPU time over the window / passes counted; op cpu "
-          "and api cpu: share of one core used by the operator(s) and the kube-apiserver)")
+          "the loop's interval; cpu/pass: operator CPU time over the window / passes counted; "
+          "op cpu and api cpu: share of one core used by the operator(s) and the kube-apiserver)")
 
 
 def main() -> None:
@@ -546,6 +568,9 @@ def main() -> None:
                         help="tenants measured first, in the same run (0: none)")
     parser.add_argument("--interval", type=int, default=10,
                         help="seconds between passes of masterData, orders and imports")
+    parser.add_argument("--default-schedule", action="store_true",
+                        help="the resource's default intervals instead (orders 30s, "
+                             "masterData and imports 2m): 1,000 tenants' real pass rate")
     parser.add_argument("--seconds", type=float, default=60,
                         help="length of each steady-state window")
     parser.add_argument("--database", default="sqlite",
@@ -554,7 +579,7 @@ def main() -> None:
     parser.add_argument("--kill", action="store_true",
                         help="with --replicas > 1: SIGKILL one replica at the end")
     parser.add_argument("--spread", type=float, default=None,
-                        help="first-run spread in seconds (default: the interval)")
+                        help="first-run spread in seconds (default: the longest interval)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--py-spy", metavar="FILE",
                         help="record the (first) operator with py-spy during each window into "
@@ -585,7 +610,8 @@ def main() -> None:
             database = postgres.start()
         elif database == "sqlite":
             database = f"sqlite:///{workdir}/simon-visma.db"
-        spread = args.spread if args.spread is not None else args.interval
+        spread = (args.spread if args.spread is not None
+                  else max(intervals(args).values()))
         for index in range(args.replicas):
             env = {"SIMON_VISMA_DATABASE_URL": database,
                    "SIMON_VISMA_FIRST_RUN_SPREAD_SECONDS": f"{spread:g}"}
