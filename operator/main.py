@@ -28,7 +28,7 @@ log` reads through the API server (reconcilers/logview).
 
 Several replicas share the tenants (reconcilers/kube): with SIMON_VISMA_POD_NAME and
 SIMON_VISMA_POD_NAMESPACE set (the chart sets them from the downward API) each replica keeps a
-Lease of its own (SIMON_VISMA_REPLICA_LEASE_SECONDS, default 15) and serves the tenants that
+Lease of its own (SIMON_VISMA_REPLICA_LEASE_SECONDS, default 10) and serves the tenants that
 rendezvous hashing of their uid gives it; the daemon of every other tenant waits. Who serves a
 tenant is held on the resource too (SIMON_VISMA_HOLD_SECONDS, default 180), so another
 installation (SIMON_VISMA_INSTALLATION) leaves it alone. Without those variables one process
