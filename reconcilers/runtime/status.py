@@ -118,6 +118,8 @@ async def build_status(
     everything = stale == set(READ_PARTS)
     writes = {part: getattr(state, part).writes for part in READ_PARTS}  # before reading
     schedules = await state.schedules.all()
+    if any(_ran_elsewhere(loop.key, previous, outcomes, schedules) for loop in LOOPS):
+        stale.add("log")  # that pass may have logged
     if "activation" in stale:
         activation = await state.activation.get()
         if activation is not None:
@@ -179,13 +181,22 @@ def _still_true(loop: AnyLoop, section: Any, previous: VismaIntegrationStatus,
         outcome = outcomes.get(key)
         if outcome is not None and not outcome.ok:
             return False
-        shown = getattr(previous, field_named(VismaIntegrationStatus, _loop(key).name))
-        schedule = schedules.get(key)
-        stored = schedule.last_success_at if schedule is not None else None
-        if stored not in (shown.last_success_time if shown is not None else None,
-                          outcome.succeeded_at if outcome is not None else None):
+        if _ran_elsewhere(key, previous, outcomes, schedules):
             return False
     return True
+
+
+def _ran_elsewhere(key: str, previous: VismaIntegrationStatus,
+                   outcomes: Mapping[str, LoopOutcome],
+                   schedules: Mapping[str, LoopSchedule]) -> bool:
+    """A pass of loop `key` completed in another process since `previous`: its stored success
+    is neither the one shown nor this process's latest."""
+    outcome = outcomes.get(key)
+    shown = getattr(previous, field_named(VismaIntegrationStatus, _loop(key).name))
+    schedule = schedules.get(key)
+    stored = schedule.last_success_at if schedule is not None else None
+    return stored not in (getattr(shown, "last_success_time", None),
+                          outcome.succeeded_at if outcome is not None else None)
 
 
 def _loop(key: str) -> AnyLoop:

@@ -180,6 +180,14 @@ async def test_status_reads_the_store_again_only_where_its_counts_can_have_chang
     assert await customers(status) == 1
     assert await customers(status, now=NOW + REFRESH) == 2  # read again in any case
 
+    # The integration log's errors: read again when another process's pass completed.
+    await elsewhere.log.error("workorder", "WO-7", "Visma.net refused the order.")
+    await customers(status, now=NOW + REFRESH)
+    assert status.error_count == 0
+    await elsewhere.schedules.record_success("orders", now=NOW + REFRESH)
+    await customers(status, now=NOW + REFRESH)
+    assert [e.key for e in status.recent_errors or []] == ["WO-7"]
+
 
 @pytest.mark.parametrize("section", [loop.name for loop in LOOPS])
 def test_a_loops_own_timestamp_is_patched_only_every_few_minutes(section: str) -> None:
