@@ -148,8 +148,8 @@ class Faults:
         for rule in self._firing(request.method, request.path):
             if rule.fault == "slow":
                 await asyncio.sleep(rule.delay)
-            elif rule.fault == "hold":  # until the test removes the rule
-                while self._holding(rule):
+            elif rule.fault == "hold":  # until the test removes the rule (from any thread)
+                while self._holding(rule):  # noqa: ASYNC110 - no event crosses the threads
                     await asyncio.sleep(0.05)
             elif rule.fault == "expire_tokens":
                 self._expire_tokens()

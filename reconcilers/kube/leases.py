@@ -3,8 +3,9 @@
 Each replica of an installation holds a Lease of its own in the operator's namespace, named
 after its pod and labelled `simon-visma.io/installation=<installation>`. It renews it every
 quarter of the lease duration (`SIMON_VISMA_REPLICA_LEASE_SECONDS`, default 10 s, so every
-2.5 s; a killed replica is counted out 7.5 to 12.5 s after its last renewal) and deletes it on a clean stop, so the others take its tenants over at once instead of after
-the lease runs out. The live members are the installation's Leases whose `renewTime` plus
+2.5 s; a killed replica is counted out 7.5 to 12.5 s after its last renewal) and deletes it
+on a clean stop, so the others take its tenants over at once instead of after the lease runs
+out. The live members are the installation's Leases whose `renewTime` plus
 `leaseDurationSeconds` lies in the future: a replica that was killed drops out once its lease
 expires. The comparison uses each replica's own clock; pods of one cluster keep their clocks in
 step to well within a second, which is small against the lease duration.

@@ -88,7 +88,7 @@ def test_operator_and_cli_side_by_side_send_each_work_order_once(
                 kube.kubectl(*run_now)
                 # The operator's pass finds the CLI's running (unless the CLI ended: it found
                 # a scheduled pass of the operator running, whose create is the one held).
-                wait_for(lambda: operator.output().count(SKIPPED) > seen
+                wait_for(lambda seen=seen, cli=cli: operator.output().count(SKIPPED) > seen
                          or cli.poll() is not None, 120, "the operator to skip its pass")
         finally:
             emulators.call(emulators.visma.faults.remove, hold)
