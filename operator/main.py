@@ -61,7 +61,7 @@ from reconcilers.resource.spec import GROUP, PLURAL, VERSION
 from reconcilers.runtime import logs, metrics
 from reconcilers.runtime.schedule import DUE, overdue
 from reconcilers.runtime.secret_index import SecretIndex
-from reconcilers.runtime.service import Kubernetes, TenantService
+from reconcilers.runtime.service import Changes, Kubernetes, TenantService
 from reconcilers.store import default_database_url, open_store
 
 DOMAIN = "simon-visma.io"
@@ -150,8 +150,10 @@ def _kubernetes(body: kopf.Body, memo: kopf.Memo) -> Kubernetes:
         post = kopf.warn if kind == "Warning" else kopf.info
         post(body, reason=reason, message=message)
 
+    changes = Changes()
+    memo.resource_changed = changes.notify  # `memo` is the resource's: see `resource_changed`
     return Kubernetes(body=lambda: body, read_secret=read_secret, patch_status=patch_status,
-                      event=event)
+                      event=event, changes=changes)
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_backoff=1, cancellation_timeout=15)
@@ -191,6 +193,15 @@ async def tenant(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped,
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
         memo.tenant_stopped.set()
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def resource_changed(memo: kopf.Memo, **_: Any) -> None:
+    """A watch event of a VismaIntegration (kopf has updated the daemon's body already): its
+    service looks at it now (a new generation, a run request) instead of at its next poll."""
+    notify = memo.get("resource_changed")
+    if notify is not None:
+        notify()
 
 
 def _read_by_a_tenant(namespace: str | None, name: str | None, memo: kopf.Memo,

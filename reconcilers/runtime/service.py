@@ -24,7 +24,10 @@ Loops start only once Visma.net answered the settings check, so the activation w
 comes before the first master-data pass; until then, and after a check that found Visma.net
 unreachable, the start is retried every minute.
 
-The operator watches the Secrets of its namespaces; the service names its tenant's two in a
+The service looks at the live resource when the operator tells it that it changed
+(`Kubernetes.changes`: a watch event, a Secret change), and otherwise every `poll_seconds`
+(a safety net, and the retry of a start that failed). The operator watches the Secrets of its
+namespaces; the service names its tenant's two in a
 `SecretIndex` (reconcilers/runtime/secret_index.py), and the watch calls `secrets_changed()`
 for a change to one of them. The service then reads them again (by name) and, when their data
 is not what the clients were built from (a rotated or a fixed password, a Secret created or
@@ -45,7 +48,7 @@ import dataclasses
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -76,7 +79,7 @@ from reconcilers.store.records import utc_now
 log = logging.getLogger(__name__)
 
 RECHECK = timedelta(minutes=1)
-POLL_SECONDS = 1.0
+POLL_SECONDS = 15.0
 RUN_REQUESTED_ANNOTATION = "simon-visma.io/run-requested-at"
 """An annotation on the resource: a new value (any text, e.g. the time) asks for a pass of
 every loop now, as Flux's reconcile.fluxcd.io/requestedAt does."""
@@ -96,6 +99,23 @@ ACTIVATED = {
 }
 """The Activated Event's message per activation event."""
 
+class Changes:
+    """Tells a service that its resource changed: `notify` wakes whoever waits on a `ticket`
+    taken before it."""
+
+    def __init__(self) -> None:
+        self._next = asyncio.Event()
+
+    def notify(self) -> None:
+        told, self._next = self._next, asyncio.Event()
+        told.set()
+
+    def ticket(self) -> asyncio.Event:
+        """Set by the next `notify`: take it before looking at the resource, wait on it after,
+        and no change in between is missed."""
+        return self._next
+
+
 @dataclass
 class Kubernetes:
     """What the service needs from Kubernetes, supplied by the operator."""
@@ -107,6 +127,8 @@ class Kubernetes:
     patch_status: Callable[[dict[str, Any]], Awaitable[None]]
     event: Callable[[str, str, str], Awaitable[None]]
     """(type Normal|Warning, reason, message)."""
+    changes: Changes = field(default_factory=Changes)
+    """Notified (by the operator's watch) when the live resource changed."""
 
 
 @dataclass(frozen=True)
@@ -147,7 +169,7 @@ class TenantService:
         self.policy = policy
         self.poll_seconds = poll_seconds
         """How often the live resource is looked at for a new generation, a run request
-        and a Secret change."""
+        and a Secret change when no change was told (`Kubernetes.changes`)."""
         self.recheck = recheck
         """How often a start that could not start the loops is tried again."""
         self.secret_index = secret_index
@@ -195,6 +217,7 @@ class TenantService:
         the Secrets again; when their data changed, it rebuilds the clients and checks the
         settings, as for a connection change."""
         self._secrets_dirty = True
+        self.kube.changes.notify()
 
     def _run_requested(self) -> str | None:
         """The value of the run-now annotation on the live resource."""
@@ -210,6 +233,7 @@ class TenantService:
         retry_at = utc_now()
         try:
             while not stop.is_set():
+                changed = self.kube.changes.ticket()
                 requested = self._run_requested()
                 if requested is not None and requested not in (self.run_request_handled,
                                                                self._run_request):
@@ -231,8 +255,10 @@ class TenantService:
                     retry_at = utc_now() + self.recheck
                 if self._run_request is not None:
                     await self._follow_run_request()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.poll_seconds)
+                wait = self.poll_seconds
+                if self._waiting():
+                    wait = min(wait, max(0.0, (retry_at - utc_now()).total_seconds()))
+                await _first(stop, changed, wait)
         finally:
             if self.secret_index is not None:
                 self.secret_index.forget(self)
@@ -501,3 +527,13 @@ class TenantService:
         if force or worth_patching(self.patched, wire):
             await self.kube.patch_status(wire)
             self.patched = wire
+
+
+async def _first(stop: asyncio.Event, changed: asyncio.Event, seconds: float) -> None:
+    """Wait until `stop` or `changed` is set, at most `seconds`."""
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(changed.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

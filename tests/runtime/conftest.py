@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from reconcilers.resource.spec import VismaIntegrationSpec
-from reconcilers.runtime.service import Kubernetes, TenantService
+from reconcilers.runtime.service import Changes, Kubernetes, TenantService
 from tests.fixtures.emulators import FAST
 from tests.fixtures.world import World, merge
 from tests.integration.test_activation import seed_settings
@@ -47,6 +47,8 @@ class Cluster:
         self.secrets = {s["metadata"]["name"]: dict(s["stringData"]) for s in secrets}
         self.events: list[tuple[str, str, str]] = []
         self.patches = 0
+        self.changes = Changes()
+        """What the operator's watch tells the service: every change a user makes here."""
 
     def kubernetes(self) -> Kubernetes:
         async def read_secret(name: str) -> dict[str, str] | None:
@@ -60,7 +62,7 @@ class Cluster:
             self.events.append((kind, reason, message))
 
         return Kubernetes(body=lambda: self.resource, read_secret=read_secret,
-                          patch_status=patch_status, event=event)
+                          patch_status=patch_status, event=event, changes=self.changes)
 
     # --- what a user does ---------------------------------------------------------------
 
@@ -70,6 +72,7 @@ class Cluster:
         VismaIntegrationSpec.model_validate(self.resource["spec"])  # what the CRD would refuse
         self.resource["metadata"]["generation"] += 1
         generation: int = self.resource["metadata"]["generation"]
+        self.changes.notify()
         return generation
 
     # --- what a user reads --------------------------------------------------------------
