@@ -241,8 +241,10 @@ def tenant_objects(base: str, first: int, count: int,
 
 
 def apply(cp: ControlPlane, objects: list[dict[str, Any]]) -> None:
-    for start in range(0, len(objects), 300):  # one kubectl per few hundred objects
-        stream = "\n---\n".join(json.dumps(obj) for obj in objects[start:start + 300])
+    # one kubectl per hundred objects: each must finish within the control plane's timeout
+    # for a command while operators start hundreds of tenants on the same cores
+    for start in range(0, len(objects), 100):
+        stream = "\n---\n".join(json.dumps(obj) for obj in objects[start:start + 100])
         cp.kubectl("apply", "-f", "-", input=stream, check=True)
 
 
