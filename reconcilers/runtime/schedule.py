@@ -266,8 +266,10 @@ class _Woken(Enum):
     WAKE = "wake"
 
 
-async def _sleep(seconds: float, stop: asyncio.Event, wake: asyncio.Event | None) -> _Woken:
-    """Wait `seconds`, or until `stop` or `wake` is set, whichever comes first."""
+async def sleep_until(seconds: float, stop: asyncio.Event,
+                      wake: asyncio.Event | None) -> _Woken:
+    """Wait `seconds`, or until `stop` or `wake` is set, whichever comes first (`wake` is
+    cleared then)."""
     waiters = [asyncio.ensure_future(stop.wait())]
     if wake is not None:
         waiters.append(asyncio.ensure_future(wake.wait()))
@@ -338,7 +340,7 @@ async def run_on_schedule(
                 if on_wait is not None and due != told:
                     await on_wait(loop, due)
                     told = due
-                woken = await _sleep(wait, stop, wake)
+                woken = await sleep_until(wait, stop, wake)
                 if woken is _Woken.STOP:
                     return
                 if woken is _Woken.WAKE:

@@ -64,7 +64,7 @@ from reconcilers.resource.status import ConditionType, VismaIntegrationStatus
 from reconcilers.resource.tenant import Tenant, tenant_from_body
 from reconcilers.runtime import logs, metrics
 from reconcilers.runtime.runner import LOOPS, LoopOutcome, TenantRun, build_clients, unexpected
-from reconcilers.runtime.schedule import Wakeup, replan, run_on_schedule
+from reconcilers.runtime.schedule import Wakeup, replan, run_on_schedule, sleep_until
 from reconcilers.runtime.secret_index import SecretIndex
 from reconcilers.runtime.status import (
     StoreReads,
@@ -258,7 +258,7 @@ class TenantService:
                 wait = self.poll_seconds
                 if self._waiting():
                     wait = min(wait, max(0.0, (retry_at - utc_now()).total_seconds()))
-                await _first(stop, changed, wait)
+                await sleep_until(wait, stop, changed)
         finally:
             if self.secret_index is not None:
                 self.secret_index.forget(self)
@@ -528,12 +528,3 @@ class TenantService:
             await self.kube.patch_status(wire)
             self.patched = wire
 
-
-async def _first(stop: asyncio.Event, changed: asyncio.Event, seconds: float) -> None:
-    """Wait until `stop` or `changed` is set, at most `seconds`."""
-    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(changed.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()

@@ -158,9 +158,20 @@ async def test_status_reads_the_store_again_only_where_its_counts_can_have_chang
     status = VismaIntegrationStatus.model_validate({})
     assert await customers(status) == 0
 
+    def only_schedules_read() -> bool:
+        return [sql for sql in statements if sql.startswith("SELECT")] == [
+            sql for sql in statements if "FROM loop_schedules" in sql]
+
     assert await customers(status) == 0  # nothing written since: only the schedule rows read
-    assert [sql for sql in statements if sql.startswith("SELECT")] == [
-        sql for sql in statements if "FROM loop_schedules" in sql]
+    assert only_schedules_read()
+
+    # An idle pass of this process: its stored success is its own, nothing is read again.
+    await run.state.schedules.record_success("orders", now=NOW)
+    idle = {**done, "orders": LoopOutcome(ORDERS, OrdersResult(), succeeded_at=NOW)}
+    assert await customers(status, outcomes=idle) == 0
+    assert only_schedules_read()
+    assert await customers(status, now=NOW - timedelta(minutes=1)) == 0  # the clock went back
+    assert not only_schedules_read()
 
     await elsewhere.links.put_many(LinkKind.CUSTOMER, [LinkUpdate("10001", 1, "a")])
     assert await customers(status) == 0  # another process wrote, but completed no pass yet
