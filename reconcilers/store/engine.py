@@ -31,7 +31,9 @@ ALEMBIC_INI = MIGRATIONS_DIR / "alembic.ini"
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 SQLITE_BEGIN_OPTION = "simon_visma_sqlite_begin"
-"""Execution option naming the ``BEGIN`` variant for SQLite: DEFERRED or IMMEDIATE."""
+"""Execution option naming the ``BEGIN`` variant for SQLite: DEFERRED, IMMEDIATE, or NONE
+(no ``BEGIN``: each statement is a transaction of its own and sees the latest commit, as
+every statement does under PostgreSQL's READ COMMITTED)."""
 
 MIGRATION_LOCK_ID = 0x5349_4D56  # "SIMV": PostgreSQL advisory lock held while migrating
 
@@ -171,6 +173,8 @@ def install_sqlite_hooks(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
         mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
+        if mode == "NONE":
+            return
         if mode not in ("DEFERRED", "IMMEDIATE", "EXCLUSIVE"):
             raise ValueError(f"unknown SQLite BEGIN mode {mode!r}")
         connection.exec_driver_sql(f"BEGIN {mode}")
