@@ -31,7 +31,6 @@ a database should keep their clocks in step (NTP), well within the time to live.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import logging
 import os
@@ -264,20 +263,16 @@ async def run_holding(store: Leases, name: str, work: Callable[[], Awaitable[T]]
         task: asyncio.Task[T] = asyncio.ensure_future(work())
     finally:
         _CURRENT.reset(reset)
-    lost: list[LeaseLost] = []
-    done = asyncio.Event()
-
-    async def keep() -> None:
-        # Told to stop by `done`, never cancelled: a renewal is not cut off halfway through
-        # its transaction.
-        nonlocal lease
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(done.wait(), lease.ttl.total_seconds() / 3)
-            if done.is_set():
-                return
+    lost: LeaseLost | None = None
+    renewal: asyncio.Future[Lease | None] | None = None
+    try:
+        # This task renews while `work` runs (no task of its own: most passes end before
+        # their first renewal).
+        while not (await asyncio.wait((task,), timeout=lease.ttl.total_seconds() / 3))[0]:
+            # Shielded: a stop does not cut a renewal off halfway through its transaction.
+            renewal = asyncio.ensure_future(store.renew(lease))
             try:
-                renewed = await store.renew(lease)
+                renewed = await asyncio.shield(renewal)
             except Exception as error:  # the store: try again while the lease lasts
                 if utc_now() + lease.ttl / 3 < lease.expires_at:
                     log.warning("%s: the %s lease could not be renewed (%s); trying again",
@@ -285,31 +280,19 @@ async def run_holding(store: Leases, name: str, work: Callable[[], Awaitable[T]]
                     continue
                 renewed = None
             if renewed is None:
-                holder_now = await _holder_or_none(store, name)
-                lost.append(LeaseLost(name, holder_now))
-                log.warning("%s: %s", store.tenant, lost[0])
-                task.cancel()
-                return
+                lost = LeaseLost(name, await _holder_or_none(store, name))
+                log.warning("%s: %s", store.tenant, lost)
+                break
             lease = renewed
-
-    keeper = asyncio.ensure_future(keep())
-    completed = False
-    try:
-        result = await task
-        completed = True
-    except asyncio.CancelledError:
-        current = asyncio.current_task()
-        if lost and (current is None or current.cancelling() == 0):
-            raise lost[0] from None
-        raise
     finally:
-        done.set()
-        await asyncio.gather(keeper, return_exceptions=True)
         if not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        if not lost:
+        if renewal is not None and not renewal.done():
+            await asyncio.gather(renewal, return_exceptions=True)
+        if lost is None:
             # A cancelled pass (the process stops) leaves nothing: it was not a failure.
+            completed = task.done() and not task.cancelled() and task.exception() is None
             ended = ending is not None and task.done() and not task.cancelled()
             along = ending.statements(completed) if ending is not None and ended else ()
             try:
@@ -322,7 +305,9 @@ async def run_holding(store: Leases, name: str, work: Callable[[], Awaitable[T]]
             else:
                 if ending is not None and along:
                     ending.written = True
-    return result
+    if lost is not None:
+        raise lost
+    return task.result()
 
 
 async def _holder_or_none(store: Leases, name: str) -> str | None:
