@@ -30,7 +30,7 @@ Several replicas share the tenants (reconcilers/kube): with SIMON_VISMA_POD_NAME
 SIMON_VISMA_POD_NAMESPACE set (the chart sets them from the downward API) each replica keeps a
 Lease of its own (SIMON_VISMA_REPLICA_LEASE_SECONDS, default 10) and serves the tenants that
 rendezvous hashing of their uid gives it; the daemon of every other tenant waits. Who serves a
-tenant is held on the resource too (SIMON_VISMA_HOLD_SECONDS, default 180), so another
+tenant is held on the resource too (SIMON_VISMA_HOLD_SECONDS, default 600), so another
 installation (SIMON_VISMA_INSTALLATION) leaves it alone. Without those variables one process
 serves every tenant it sees.
 
@@ -52,16 +52,17 @@ import kopf
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 
-from reconcilers.kube.holds import HOLD_SECONDS, Holds
+from reconcilers.kube.holds import HOLD_ANNOTATION, HOLD_SECONDS, Holds
 from reconcilers.kube.leases import Membership, Replica, lease_seconds
 from reconcilers.kube.serving import ServedTenant
 from reconcilers.logview.server import serve_from_environment as serve_log_view
 from reconcilers.resource.credentials import CredentialsError
 from reconcilers.resource.spec import GROUP, PLURAL, VERSION
 from reconcilers.runtime import logs, metrics
+from reconcilers.runtime.changes import Changes
 from reconcilers.runtime.schedule import DUE, overdue
 from reconcilers.runtime.secret_index import SecretIndex
-from reconcilers.runtime.service import Changes, Kubernetes, TenantService
+from reconcilers.runtime.service import RUN_REQUESTED_ANNOTATION, Kubernetes, TenantService
 from reconcilers.store import default_database_url, open_store
 
 DOMAIN = "simon-visma.io"
@@ -186,7 +187,8 @@ async def tenant(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped,
             name=body.metadata.name or "", body=lambda: body, membership=memo.membership,
             holds=memo.holds, serve=lambda until: TenantService(
                 kube, memo.store, secret_index=memo.secret_index).serve(until),
-            event=kube.event, served_by=served_by, serving=metrics.TENANTS_SERVED.inc,
+            event=kube.event, served_by=served_by, changes=kube.changes,
+            serving=metrics.TENANTS_SERVED.inc,
         ).run(stop)
     finally:
         watcher.cancel()
@@ -195,10 +197,24 @@ async def tenant(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped,
         memo.tenant_stopped.set()
 
 
-@kopf.on.event(GROUP, VERSION, PLURAL)
+def _tells_something(body: kopf.Body, memo: kopf.Memo, **_: Any) -> bool:
+    """Whether a watch event changed what a tenant's service and its serving look at: the
+    generation, the deletion, a run request or who holds it; not its status (most events are
+    status patches, of every replica's tenants)."""
+    annotations = body.metadata.annotations
+    seen = (body.metadata.get("generation"), body.metadata.get("deletionTimestamp"),
+            annotations.get(RUN_REQUESTED_ANNOTATION), annotations.get(HOLD_ANNOTATION))
+    if memo.get("told") == seen:
+        return False
+    memo.told = seen
+    return True
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL, when=_tells_something)
 async def resource_changed(memo: kopf.Memo, **_: Any) -> None:
-    """A watch event of a VismaIntegration (kopf has updated the daemon's body already): its
-    service looks at it now (a new generation, a run request) instead of at its next poll."""
+    """A watch event that changed a VismaIntegration's spec or the operator's annotations on
+    it (kopf has updated the daemon's body already): its service looks at it now (a new
+    generation, a run request) instead of at its next poll, and its serving at the hold."""
     notify = memo.get("resource_changed")
     if notify is not None:
         notify()

@@ -7,18 +7,21 @@ The serving replica keeps an annotation on the resource:
                                "renewedAt": "2026-01-01T12:00:00Z"}
 
 It is taken and renewed with optimistic concurrency (the patch carries the resourceVersion it
-was decided on; a 409 means someone else wrote first, so the replica reads again and decides
-again), renewed every third of `SIMON_VISMA_HOLD_SECONDS` (default 180 s, so once a minute:
-one read and one write per tenant a minute) and removed when the replica stops serving the
-tenant. A replica may take the hold when there is none, when it is its own, when it has
-expired, or when its holder is a replica of the same installation whose Lease is gone (a killed
-replica's tenants move as soon as its Lease expires, not after the hold does). A hold of
-another installation that is renewed is respected: that installation serves the tenant, this
-one stays idle and says so.
+was decided on: the resource as the operator's watch last saw it, so a renewal is one write; a
+409 means someone else wrote first, so the replica reads again and decides again), renewed
+every third of `SIMON_VISMA_HOLD_SECONDS` (default 600 s, so every 200 s) and removed when the
+replica stops serving the tenant. The hold's length only decides how soon another installation
+takes over the tenants of one that died: within an installation, a replica's Lease does. A
+replica may take the hold when there is none, when it is its own, when it has expired, or when
+its holder is a replica of the same installation whose Lease is gone (a killed replica's
+tenants move as soon as its Lease expires, not after the hold does). A hold of another
+installation that is renewed is respected: that installation serves the tenant, this one stays
+idle and says so.
 
-kopf ignores these writes: annotations under the operator's own storage prefix
-(`simon-visma.io/`, marked by kopf's `kopf-managed` annotation) are left out of the diff-base,
-so a write is a watch event that causes no handler to run.
+kopf's change handlers ignore these writes: annotations under the operator's own storage prefix
+(`simon-visma.io/`, marked by kopf's `kopf-managed` annotation) are left out of the diff-base.
+The operator's watch handler does see them, and tells the tenant's serving
+(reconcilers/kube/serving.py): a hold released is taken at once by the next owner.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from reconcilers.resource.spec import GROUP, PLURAL, VERSION
 log = logging.getLogger(__name__)
 
 HOLD_ANNOTATION = "simon-visma.io/served-by"
-HOLD_SECONDS = 180.0
+HOLD_SECONDS = 600.0
 ATTEMPTS = 5
 
 
@@ -124,11 +127,13 @@ class Holds:
             raise
         return True
 
-    async def take(self, namespace: str, name: str) -> tuple[Hold | None, Hold | None]:
+    async def take(self, namespace: str, name: str, seen: Mapping[str, Any] | None = None,
+                   ) -> tuple[Hold | None, Hold | None]:
         """Take or renew the hold when this replica may; (the hold before, the hold now). The
-        hold now is this replica's when it got it; None when the resource is gone."""
-        for _ in range(ATTEMPTS):
-            body = await self._read(namespace, name)
+        hold now is this replica's when it got it; None when the resource is gone. `seen`:
+        the resource as last seen, decided on first (it is read when someone wrote since)."""
+        for attempt in range(ATTEMPTS):
+            body = seen if attempt == 0 and seen else await self._read(namespace, name)
             if body is None:
                 return None, None
             before = hold_of(body)

@@ -36,6 +36,7 @@ from kubernetes.client import CoordinationV1Api, V1Lease
 from kubernetes.client.exceptions import ApiException
 
 from reconcilers.runtime import sharding
+from reconcilers.runtime.changes import Changes
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ class Membership:
         self.members: frozenset[str] = (frozenset() if replica.sharded
                                         else frozenset({replica.pod}))
         self._renewed_at: float | None = None
-        self._changed = asyncio.Event()
+        self._changes = Changes()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="replica-lease")
         """A thread of its own, so renewals never queue behind the tenants' API calls (which
         share asyncio's default pool of a few threads)."""
@@ -110,17 +111,16 @@ class Membership:
     def alive(self, pod: str) -> bool:
         return pod in self.members
 
-    async def changed(self) -> None:
-        """Wait for the next change of the members."""
-        await self._changed.wait()
+    def ticket(self) -> asyncio.Event:
+        """Set by the next change of the members (`Changes.ticket`)."""
+        return self._changes.ticket()
 
     def _set_members(self, members: frozenset[str]) -> None:
         if members != self.members:
             log.info("Replicas of %s now: %s", self.replica.installation,
                      ", ".join(sorted(members)) or "none")
             self.members = members
-            changed, self._changed = self._changed, asyncio.Event()
-            changed.set()
+            self._changes.notify()
 
     async def refresh(self) -> None:
         """Renew this replica's Lease and read the live members once."""

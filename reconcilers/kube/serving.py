@@ -15,6 +15,11 @@
    starts at once. A pass running at the moment of a move is kept from overlapping with the
    next owner's by the store's lease per tenant and loop.
 
+It looks again when it is told: the members changed (`Membership.ticket`), the resource
+changed (`changes`, from the operator's watch: a hold taken or released shows there), its
+hold is due for renewal, another's hold expires, or after `retry_seconds` when the API server
+failed a request.
+
 Outside a cluster (no replica environment) there are no holds: the tenant is served at once.
 """
 
@@ -29,10 +34,12 @@ from typing import Any
 
 from reconcilers.kube.holds import Hold, Holds, hold_of
 from reconcilers.kube.leases import Membership
+from reconcilers.runtime.changes import Changes
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 2.0
+RETRY_SECONDS = 2.0
+"""How soon a hold that the API server failed to take, renew or read is tried again."""
 
 Event = Callable[[str, str, str], Awaitable[None]]
 
@@ -43,8 +50,9 @@ class ServedTenant:
                  holds: Holds | None,
                  serve: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
                  event: Event, served_by: Callable[[str], Awaitable[None]],
+                 changes: Changes,
                  serving: Callable[[int], None] = lambda change: None,
-                 poll_seconds: float = POLL_SECONDS) -> None:
+                 retry_seconds: float = RETRY_SECONDS) -> None:
         self.uid, self.namespace, self.name = uid, namespace, name
         self.body = body
         """The live resource as the operator's watch last saw it (no request)."""
@@ -54,9 +62,11 @@ class ServedTenant:
         self.event = event
         self.served_by = served_by
         """Writes `status.servedBy`."""
+        self.changes = changes
+        """Notified when the live resource changed (the operator's watch)."""
         self.serving = serving
         """+1 when this process starts serving the tenant, -1 when it stops (a gauge)."""
-        self.poll_seconds = poll_seconds
+        self.retry_seconds = retry_seconds
         self._told: tuple[str, str] | None = None
 
     @property
@@ -72,31 +82,41 @@ class ServedTenant:
                 self.serving(-1)
             return
         while not stop.is_set():
+            told = (self.membership.ticket(), self.changes.ticket())
             if not self.membership.owns(self.uid):  # nothing to look at until members change
-                await self._wait(stop, poll=False)
+                await self._wait(stop, told[:1])
                 continue
             hold = hold_of(self.body())
+            failed = False
             if self.holds.may_take(hold):
                 try:
-                    before, hold = await self.holds.take(self.namespace, self.name)
-                except Exception as error:  # the API server: look again at the next poll
+                    before, hold = await self.holds.take(self.namespace, self.name,
+                                                         self.body())
+                except Exception as error:  # the API server: look again soon
                     log.warning("%s: could not take the hold: %s", self.key, error)
-                    before, hold = None, None
+                    before, hold, failed = None, None, True
                 if hold is not None and hold.held_by(self.membership.replica):
                     await self._serve_while_owned(self.holds, before, stop)
                     continue
             await self._elsewhere(hold)
-            await self._wait(stop)  # the holder's release shows on the watched resource
+            # The holder's release shows on the watched resource; a holder that stopped
+            # renewing is seen when its hold expires (or, in this installation, its Lease).
+            await self._wait(stop, told, seconds=self.retry_seconds if hold is None or failed
+                             else self._until_expired(hold))
 
-    async def _wait(self, stop: asyncio.Event, task: asyncio.Task[None] | None = None, *,
-                    poll: bool = True) -> None:
-        """Until the next look: `stop`, a change of the members, the tenant's service ending,
-        or (with `poll`) the poll interval."""
-        waits = [asyncio.ensure_future(stop.wait()),
-                 asyncio.ensure_future(self.membership.changed())]
+    def _until_expired(self, hold: Hold) -> float:
+        assert self.holds is not None
+        left = hold.renewed_at - datetime.now(UTC)
+        return max(0.0, left.total_seconds() + self.holds.seconds)
+
+    async def _wait(self, stop: asyncio.Event, told: tuple[asyncio.Event, ...],
+                    task: asyncio.Task[None] | None = None, *,
+                    seconds: float | None = None) -> None:
+        """Until the next look: `stop`, one of the `told` changes, the tenant's service
+        ending, or `seconds`."""
+        waits = [asyncio.ensure_future(event.wait()) for event in (stop, *told)]
         try:
-            await asyncio.wait([*waits, *([task] if task else [])],
-                               timeout=self.poll_seconds if poll else None,
+            await asyncio.wait([*waits, *([task] if task else [])], timeout=seconds,
                                return_when=asyncio.FIRST_COMPLETED)
         finally:
             for waiting in waits:
@@ -135,6 +155,7 @@ class ServedTenant:
         why = "the operator stops or the resource is deleted"
         try:
             while not stop.is_set() and not service.done():
+                told = (self.membership.ticket(), self.changes.ticket())
                 if not self.membership.owns(self.uid):
                     why = f"{self.membership.owner(self.uid) or 'no replica'} owns it now"
                     break
@@ -144,16 +165,17 @@ class ServedTenant:
                     break
                 if time.monotonic() >= renew_at:
                     try:
-                        _, hold = await holds.take(self.namespace, self.name)
+                        _, hold = await holds.take(self.namespace, self.name, self.body())
                     except Exception as error:  # the hold lasts two more renewals: try again
                         log.warning("%s: could not renew the hold: %s", self.key, error)
-                        renew_at = time.monotonic() + self.poll_seconds
+                        renew_at = time.monotonic() + self.retry_seconds
                         continue
                     if hold is None or not hold.held_by(replica):
                         why = f"{hold or 'nobody'} holds it now"
                         break
                     renew_at = time.monotonic() + holds.renew_every
-                await self._wait(stop, service)
+                await self._wait(stop, told, service,
+                                 seconds=max(0.0, renew_at - time.monotonic()))
         finally:
             log.info("%s: this replica stops serving it: %s", self.key, why)
             service_stop.set()

@@ -63,6 +63,7 @@ from reconcilers.resource.spec import TenantSpecError, VismaIntegrationSpec
 from reconcilers.resource.status import ConditionType, VismaIntegrationStatus
 from reconcilers.resource.tenant import Tenant, tenant_from_body
 from reconcilers.runtime import logs, metrics
+from reconcilers.runtime.changes import Changes
 from reconcilers.runtime.runner import LOOPS, LoopOutcome, TenantRun, build_clients, unexpected
 from reconcilers.runtime.schedule import Wakeup, replan, run_on_schedule, sleep_until
 from reconcilers.runtime.secret_index import SecretIndex
@@ -98,23 +99,6 @@ ACTIVATED = {
                     "spec.activation.wipeOnReactivation are emptied.",
 }
 """The Activated Event's message per activation event."""
-
-class Changes:
-    """Tells a service that its resource changed: `notify` wakes whoever waits on a `ticket`
-    taken before it."""
-
-    def __init__(self) -> None:
-        self._next = asyncio.Event()
-
-    def notify(self) -> None:
-        told, self._next = self._next, asyncio.Event()
-        told.set()
-
-    def ticket(self) -> asyncio.Event:
-        """Set by the next `notify`: take it before looking at the resource, wait on it after,
-        and no change in between is missed."""
-        return self._next
-
 
 @dataclass
 class Kubernetes:

@@ -1,7 +1,8 @@
 """Two installations of the operator, each with a database of its own, whose namespaces
 overlap: each tenant is served by exactly one of them (the hold on the resource), the other
 stays idle and says who serves it, every work order becomes one Visma.net document (S-4), and a
-tenant both watch can still be deleted (S-74)."""
+tenant both watch can still be deleted (S-74). Holds last 30 s here, so the serving installation
+renews each several times while the test runs and the idle one keeps seeing it renewed."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 from emulators.server import EmulatorServer
+from reconcilers.kube.holds import hold_of
 from tests.cluster.conftest import Kube, condition_is, emulated_tenant, wait_for
 from tests.cluster.operator_process import OperatorProcess
 from tests.cluster.test_operator import archive_work_order
@@ -28,6 +30,7 @@ pytestmark = pytest.mark.cluster
 
 SHARED = 4
 """Tenants in the namespace both installations watch."""
+HOLD = {"SIMON_VISMA_HOLD_SECONDS": "30"}
 
 
 @pytest.fixture
@@ -48,9 +51,9 @@ def test_two_installations_never_serve_one_tenant(
                for i, (server, (namespace, name)) in enumerate(zip(servers, placed, strict=True))]
     processes = {  # each installation on a database of its own (a SQLite file)
         "blue-0": start_operator(namespaces=[blue_only, shared], verbose=False,
-                                 env=replica_env(operators, "blue-0", "blue")),
+                                 env=replica_env(operators, "blue-0", "blue") | HOLD),
         "green-0": start_operator(namespaces=[shared, green_only], verbose=False,
-                                  env=replica_env(operators, "green-0", "green")),
+                                  env=replica_env(operators, "green-0", "green") | HOLD),
     }
     kube.apply(*[m for t in tenants for m in t.manifests()])
 
@@ -89,6 +92,17 @@ def test_two_installations_never_serve_one_tenant(
     wait_for(all_sent, SETTLE_TIMEOUT, "a document for each archived work order")
     for tenant in tenants:
         assert documents_per_order(tenant, [orders[tenant.name]]) == [1], tenant.key
+
+    # The serving installation renews its holds; the idle one keeps leaving the tenants alone.
+    holds = {name: hold_of(obj) for name, obj in resources(kube, shared).items()}
+
+    def all_renewed() -> bool:
+        now = {name: hold_of(obj) for name, obj in resources(kube, shared).items()}
+        return all(before is not None and (after := now.get(name)) is not None
+                   and after.renewed_at > before.renewed_at for name, before in holds.items())
+
+    wait_for(all_renewed, SETTLE_TIMEOUT, "every shared tenant's hold renewed")
+    assert_only_owners_run_passes(processes, served)
 
     # A tenant both installations watch can be deleted: the one serving it stops and forgets
     # it, the idle one waits for that, and the finalizer goes.

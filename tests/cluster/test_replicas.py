@@ -8,6 +8,10 @@ replica killed with SIGKILL drops out once its Lease expires and its tenants are
 others; a fourth replica joining takes its share; a replica stopped cleanly deletes its Lease
 and hands its tenants over. Work orders archived before, between and
 after those moves have exactly one Visma.net document each (S-4).
+
+Holds on the resources last an hour here: every move waits on what the replicas tell each
+other (a Lease that expires or is deleted, a hold released and seen through the watch), never
+on a hold running out.
 """
 
 from __future__ import annotations
@@ -175,7 +179,8 @@ def test_replicas_share_the_tenants_and_hand_them_over(
     def start(pod: str) -> None:
         processes[pod] = start_operator(
             namespaces=[namespace], verbose=False,
-            env=replica_env(operators_namespace, pod, database_url=postgres_database))
+            env=replica_env(operators_namespace, pod, database_url=postgres_database)
+            | {"SIMON_VISMA_HOLD_SECONDS": "3600"})
 
     for pod in ("replica-a", "replica-b", "replica-c"):
         start(pod)

@@ -24,7 +24,8 @@ from typing import Any
 import pytest
 
 from reconcilers.resource.spec import VismaIntegrationSpec
-from reconcilers.runtime.service import Changes, Kubernetes, TenantService
+from reconcilers.runtime.changes import Changes
+from reconcilers.runtime.service import Kubernetes, TenantService
 from tests.fixtures.emulators import FAST
 from tests.fixtures.world import World, merge
 from tests.integration.test_activation import seed_settings
