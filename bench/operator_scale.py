@@ -15,7 +15,9 @@ pass counted in the metrics for more than three intervals), schedule lag p50/p99
 of the loop's interval (simon_visma_schedule_lag_seconds, read after each new pass), operator
 CPU per pass (process CPU time from /proc over the passes counted by simon_visma_loop_runs_total),
 RSS per process and API server requests per minute (its apiserver_request_total, less what the
-API server does on its own, measured before the operator starts). With --replicas > 1 and
+API server does on its own, measured before the operator starts). The window begins --settle
+seconds (default: the longest interval) after the last tenant is Ready, so that it does not
+count the start's backlog. With --replicas > 1 and
 --kill, one replica is SIGKILLed and the time until every one of its tenants names another
 pod in status.servedBy and is Ready is printed. Nothing is asserted.
 
@@ -371,8 +373,15 @@ class Bench:
                 break
             time.sleep(max(POLL, count / 200))  # each look lists every tenant
         phase.never_ready = count - sum(ready(obj) for obj in self.api.tenants())
+        time.sleep(self.settle_seconds_of(self.args))  # the start's backlog is worked off
         self.steady(phase)
         return phase
+
+    @staticmethod
+    def settle_seconds_of(args: argparse.Namespace) -> float:
+        if args.settle is not None:
+            return float(args.settle)
+        return float(max(intervals(args).values()))
 
     def scrape_all(self) -> Scrape:
         merged = Scrape()
@@ -535,7 +544,8 @@ def show(phases: list[Phase], args: argparse.Namespace) -> None:
 
     print(f"\nOperator at scale: {args.replicas} replica(s), {args.database} database, "
           f"{schedule_words(args)}, steady-state window "
-          f"{args.seconds:.0f}s (targets: lag p99 <= 10% of the interval, RSS <= 500 MB per "
+          f"{args.seconds:.0f}s from {Bench.settle_seconds_of(args):.0f}s after the last Ready "
+          "(targets: lag p99 <= 10% of the interval, RSS <= 500 MB per "
           "process at 1,000 tenants, an idle pass a few ms of CPU)")
     print(f"{'tenants':>7} {'1st Ready':>9} {'all Ready':>9} {'never':>5} {'silent':>6} "
           f"{'passes':>6} {'lag p50':>7} {'lag p99':>7} {'lag max':>7} {'cpu/pass':>8} "
@@ -585,6 +595,10 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=1)
     parser.add_argument("--kill", action="store_true",
                         help="with --replicas > 1: SIGKILL one replica at the end")
+    parser.add_argument("--settle", type=float, default=None,
+                        help="seconds from the last tenant Ready to the steady-state window "
+                             "(default: the longest interval), so that the window does not "
+                             "count the start's backlog")
     parser.add_argument("--spread", type=float, default=None,
                         help="first-run spread in seconds (default: the longest interval)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")

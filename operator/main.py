@@ -45,6 +45,7 @@ import base64
 import contextlib
 import logging
 import os
+import resource
 import socket
 from typing import Any
 
@@ -68,9 +69,21 @@ from reconcilers.store import default_database_url, open_store
 DOMAIN = "simon-visma.io"
 
 
+def _allow_open_files() -> None:
+    """Raise the limit of open files to what the process may have: every tenant keeps its
+    connections to Visma.net and Simon open between passes (a thousand tenants: thousands of
+    sockets, past the common default soft limit of 1,024)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     logs.setup()  # tenant fields on every line, in kopf's --log-format; probes not logged
+    _allow_open_files()
     settings.persistence.finalizer = f"{DOMAIN}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=DOMAIN)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=DOMAIN)
