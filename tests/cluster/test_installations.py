@@ -96,12 +96,15 @@ def test_two_installations_never_serve_one_tenant(
     # The serving installation renews its holds; the idle one keeps leaving the tenants alone.
     holds = {name: hold_of(obj) for name, obj in resources(kube, shared).items()}
 
-    def all_renewed() -> bool:
+    def all_renewed() -> bool:  # by the same holder: a hold left to expire changes hands
         now = {name: hold_of(obj) for name, obj in resources(kube, shared).items()}
         return all(before is not None and (after := now.get(name)) is not None
-                   and after.renewed_at > before.renewed_at for name, before in holds.items())
+                   and after.pod == before.pod and after.renewed_at > before.renewed_at
+                   for name, before in holds.items())
 
     wait_for(all_renewed, SETTLE_TIMEOUT, "every shared tenant's hold renewed")
+    moves = [e["involvedObject"]["name"] for e in kube.events(shared) if e["reason"] == "Serving"]
+    assert sorted(moves) == sorted(holds), moves  # each taken once, never over again
     assert_only_owners_run_passes(processes, served)
 
     # A tenant both installations watch can be deleted: the one serving it stops and forgets
