@@ -18,8 +18,8 @@ class Database:
 
     `read` only reads. On PostgreSQL it is a plain READ COMMITTED transaction, in which
     each statement sees what was committed when it began; on SQLite it begins no
-    transaction, which gives each statement the same view (and saves the driver's thread
-    two round trips per read: reads are most of a pass's statements).
+    transaction, which gives each statement the same view (and saves each read its BEGIN,
+    a statement of its own on the driver's thread: reads are most of a pass's statements).
     `write` is one that will write: on SQLite it begins
     IMMEDIATE (takes the write lock up front, so writers queue instead of failing when a
     read lock cannot be upgraded); on PostgreSQL it is an ordinary READ COMMITTED
